@@ -1,0 +1,163 @@
+"""The wire contract shared by gateway and worker: shapes, task name, Redis keys.
+
+Imports nothing heavy (pydantic only): the gateway must stay free of the model stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FEATURES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+TASK_NAME = "irisq.predict"
+KEY_PREFIX = "irisq"
+DONE_CHANNEL = f"{KEY_PREFIX}:done"
+MODEL_KEY = f"{KEY_PREFIX}:model"
+# Values are rounded to this many decimals (1 µm) before caching AND before prediction,
+# so a cached answer is always exactly what the model gives for the canonical input.
+CANONICAL_DECIMALS = 4
+
+Measurement = Annotated[
+    float,
+    Field(strict=True, gt=0, le=100, allow_inf_nan=False, description="centimetres, (0, 100]"),
+]
+
+
+class PredictionItem(BaseModel):
+    """One flower's four measurements in cm."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sepal_length: Measurement
+    sepal_width: Measurement
+    petal_length: Measurement
+    petal_width: Measurement
+
+    def values(self) -> tuple[float, float, float, float]:
+        return (self.sepal_length, self.sepal_width, self.petal_length, self.petal_width)
+
+
+class PredictionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "sepal_length": 5.1,
+                            "sepal_width": 3.5,
+                            "petal_length": 1.4,
+                            "petal_width": 0.2,
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[PredictionItem] = Field(min_length=1)
+
+
+class ItemResult(BaseModel):
+    prediction: str
+    class_index: int
+    probabilities: dict[str, float]
+    cached: bool
+
+
+class PredictionResponse(BaseModel):
+    model_version: str
+    job_id: str | None
+    items: list[ItemResult]
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    status_url: str
+
+
+class JobView(BaseModel):
+    """What `GET /jobs/{id}` answers."""
+
+    job_id: str
+    status: JobStatus
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    model_version: str | None = None
+    items: list[ItemResult] | None = None
+    error: str | None = None
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    version: str
+    sha256: str
+    trained_at: str
+    sklearn_version: str
+    features: list[dict[str, str]]
+    classes: list[str]
+    holdout_accuracy: float
+    n_estimators: int
+    random_state: int
+
+
+# --- Redis keys and the task payload -------------------------------------------------------
+
+
+def canonical_value(value: float) -> float:
+    return round(value, CANONICAL_DECIMALS)
+
+
+def canonical_values(values: Sequence[float]) -> list[float]:
+    return [canonical_value(v) for v in values]
+
+
+def _format(value: float) -> str:
+    # 5.1, 5.10 and 5.100004 all become "5.1"; 5.0 and 5 become "5".
+    return f"{value:.{CANONICAL_DECIMALS}f}".rstrip("0").rstrip(".")
+
+
+def cache_key(values: Sequence[float], model_version: str) -> str:
+    """`irisq:pred:{version}:{sl}|{sw}|{pl}|{pw}` with canonically rounded values."""
+    canon = "|".join(_format(canonical_value(v)) for v in values)
+    return f"{KEY_PREFIX}:pred:{model_version}:{canon}"
+
+
+def job_key(job_id: str) -> str:
+    return f"{KEY_PREFIX}:job:{job_id}"
+
+
+class JobField(StrEnum):
+    """Fields of the job hash at `irisq:job:{id}`."""
+
+    STATUS = "status"
+    CREATED_AT = "created_at"
+    STARTED_AT = "started_at"
+    FINISHED_AT = "finished_at"
+    MODEL_VERSION = "model_version"
+    # JSON list, one entry per request item: the cached result, or null for a miss.
+    CACHED = "cached"
+    # JSON list of the results for the misses, in request order (written by the worker).
+    RESULTS = "results"
+    ERROR = "error"
+
+
+# Task argument: a list of jobs, each {"job_id": str, "items": [[sl, sw, pl, pw], ...]}.
+TaskJobs = list[dict[str, Any]]
+
+
+def task_job(job_id: str, items: list[list[float]]) -> dict[str, Any]:
+    return {"job_id": job_id, "items": items}

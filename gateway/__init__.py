@@ -1,0 +1,1 @@
+"""The gateway: HTTP API, cache lookups, job records and dispatch to the workers."""

@@ -1,0 +1,74 @@
+"""The app factory: assembles routes, middleware and the lifespan that owns the clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from gateway.errors import install_error_handlers
+from gateway.limits import BodySizeLimitMiddleware
+from gateway.metrics import HttpMetricsMiddleware, Metrics
+from gateway.routes import health, jobs, model, predict
+from gateway.services import Services
+from gateway.settings import Settings
+
+log = logging.getLogger("irisq.gateway")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.create(settings, metrics)
+        app.state.services = services
+        background = [
+            asyncio.create_task(services.listener.run(), name="done-listener"),
+            asyncio.create_task(services.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(services.model.run(), name="model-refresh"),
+        ]
+        # Subscribed before the first request, so no job can finish unseen.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(services.listener.subscribed.wait(), 2.0)
+        # Long-lived start-up objects never need collecting: keep them out of every GC pass.
+        gc.freeze()
+        log.info("gateway ready on %s:%s", settings.api_host, settings.api_port)
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await services.close()
+
+    app = FastAPI(
+        title="irisq",
+        version="0.1.0",
+        summary="Queue-backed iris species prediction",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(predict.router)
+    app.include_router(jobs.router)
+    app.include_router(model.router)
+    app.include_router(health.router)
+    # Added last = outermost: oversized bodies are refused before anything else runs.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Prefer"],
+        expose_headers=["Location", "Preference-Applied"],
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    return app

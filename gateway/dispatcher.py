@@ -1,0 +1,132 @@
+"""Sends jobs to the workers: misses from concurrent requests travel as one Celery task.
+
+Nothing waits when the workers are idle: a job is sent at once. While tasks are in flight,
+jobs gather (bounded by time and size) and the next task carries them all, so one model call
+and one Celery round trip serve many requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+
+from contract import TASK_NAME, task_job
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+
+log = logging.getLogger("irisq.gateway")
+
+# A task whose outcome never arrives (its worker died; Celery will redeliver it) stops
+# counting as in flight after this long.
+IN_FLIGHT_EXPIRY_SECONDS = 10.0
+
+
+def create_celery_client(settings: Settings) -> Celery:
+    """A Celery app used only to publish: the gateway imports no task code."""
+    app = Celery("irisq-gateway", broker=settings.redis_dsn)
+    app.conf.update(
+        task_send_sent_event=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_timeout=settings.redis_timeout_seconds,
+        broker_connection_retry_on_startup=False,
+        broker_transport_options={"socket_timeout": settings.redis_timeout_seconds},
+    )
+    return app
+
+
+@dataclass
+class _Batch:
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    items: int = 0
+    since: float = 0.0
+
+
+class Dispatcher:
+    def __init__(self, celery: Celery, settings: Settings, metrics: Metrics) -> None:
+        self.celery = celery
+        self.settings = settings
+        self.metrics = metrics
+        self.pending = _Batch()
+        self.in_flight: dict[str, float] = {}
+        self.wake = asyncio.Event()
+        # Celery's publishing client blocks; one thread keeps it off the event loop.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="celery-publish")
+
+    def submit(self, job_id: str, items: list[list[float]]) -> None:
+        if not self.pending.jobs:
+            self.pending.since = time.monotonic()
+        self.pending.jobs.append(task_job(job_id, items))
+        self.pending.items += len(items)
+        self.wake.set()
+
+    def task_done(self, task_id: str) -> None:
+        if self.in_flight.pop(task_id, None) is not None:
+            self.wake.set()
+
+    def _busy(self, now: float) -> bool:
+        for task_id, sent in list(self.in_flight.items()):
+            if now - sent > IN_FLIGHT_EXPIRY_SECONDS:
+                del self.in_flight[task_id]
+        return len(self.in_flight) >= self.settings.max_tasks_in_flight
+
+    async def _gather(self) -> None:
+        """While the workers are busy, let jobs gather up to the time and size bounds."""
+        max_wait = self.settings.coalesce_max_wait_ms / 1000
+        while self.pending.items < self.settings.coalesce_max_items:
+            now = time.monotonic()
+            remaining = self.pending.since + max_wait - now
+            if remaining <= 0 or not self._busy(now):
+                return
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _publish(self, task_id: str, jobs: list[dict[str, Any]]) -> None:
+        self.celery.send_task(
+            TASK_NAME,
+            args=[jobs],
+            task_id=task_id,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
+        )
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 0.1
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending.jobs:
+                await self._gather()
+                batch, self.pending = self.pending, _Batch()
+                task_id = uuid.uuid4().hex
+                try:
+                    await loop.run_in_executor(self.executor, self._publish, task_id, batch.jobs)
+                except Exception as exc:
+                    # Keep the jobs: their records say queued, and they go out once Redis
+                    # is back. Jobs submitted meanwhile travel with them.
+                    self.metrics.publish_errors.inc()
+                    log.warning("publish failed (%s); retrying in %.1fs", exc, backoff)
+                    batch.jobs.extend(self.pending.jobs)
+                    batch.items += self.pending.items
+                    self.pending = batch
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                backoff = 0.1
+                self.in_flight[task_id] = time.monotonic()
+                self.metrics.tasks_published.inc()
+                self.metrics.jobs_per_task.observe(len(batch.jobs))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,103 @@
+"""Prometheus metrics of the gateway, in a registry of its own (one per app)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "irisq_predictions",
+            "Items answered, by where the answer came from",
+            ["source"],
+            registry=r,
+        )
+        self.predictions_by_class = Counter(
+            "irisq_predictions_by_class",
+            "Items answered, by predicted class",
+            ["prediction"],
+            registry=r,
+        )
+        self.cache_hits = Counter("irisq_cache_hits", "Items found in the cache", registry=r)
+        self.cache_misses = Counter("irisq_cache_misses", "Items not in the cache", registry=r)
+        self.jobs_submitted = Counter(
+            "irisq_jobs_submitted", "Jobs recorded and sent to the workers", ["mode"], registry=r
+        )
+        self.jobs_failed = Counter(
+            "irisq_jobs_failed", "Jobs the workers reported failed", registry=r
+        )
+        self.tasks_published = Counter(
+            "irisq_tasks_published", "Celery tasks published (each carries >= 1 job)", registry=r
+        )
+        self.publish_errors = Counter(
+            "irisq_publish_errors", "Failed attempts to publish a task", registry=r
+        )
+        self.jobs_per_task = Histogram(
+            "irisq_jobs_per_task",
+            "Jobs coalesced into one task",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.sync_wait = Histogram(
+            "irisq_sync_wait_seconds",
+            "Time a sync-wait request waited for its job",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sync_wait_timeouts = Counter(
+            "irisq_sync_wait_timeouts",
+            "Sync-wait requests answered 202 at their deadline",
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "irisq_redis_errors", "Requests refused because Redis could not be reached", registry=r
+        )
+        self.waiting = Gauge("irisq_waiting_requests", "Requests waiting for a job", registry=r)
+
+
+class HttpMetricsMiddleware:
+    """Counts every request by method, route template and status, and times it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            # Unmatched paths share one label, so labels stay bounded whatever clients send.
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.http_duration.labels(template).observe(time.perf_counter() - start)

@@ -1,0 +1,73 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from starlette.responses import Response
+
+from gateway.errors import problem_response
+from gateway.services import Services, ServicesDep
+
+router = APIRouter(tags=["operations"])
+
+WORKER_PING_SECONDS = 1.0
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: 200 while the process serves."""
+    return {"status": "ok"}
+
+
+async def _check_redis(services: Services) -> str:
+    try:
+        await services.redis.ping()
+    except RedisError as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok"
+
+
+async def _check_workers(services: Services) -> str:
+    def ping() -> list[Any]:
+        replies: list[Any] = services.celery.control.ping(timeout=WORKER_PING_SECONDS, limit=1)
+        return replies
+
+    try:
+        replies = await asyncio.to_thread(ping)
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok" if replies else "no worker answered"
+
+
+async def _check_model(services: Services) -> str:
+    try:
+        metadata = await services.model.fetch()
+    except RedisError as exc:
+        return f"unknown ({type(exc).__name__})"
+    return "ok" if metadata else "unknown: no worker has announced a model"
+
+
+@router.get("/ready", responses={503: {"description": "A check failed; the body names it"}})
+async def ready(services: ServicesDep) -> Response:
+    """Readiness: Redis answers, a worker answers, and the model metadata is known."""
+    redis, workers, model = await asyncio.gather(
+        _check_redis(services), _check_workers(services), _check_model(services)
+    )
+    checks = {"redis": redis, "workers": workers, "model": model}
+    failed = [name for name, result in checks.items() if result != "ok"]
+    if failed:
+        return problem_response(503, f"Not ready: {', '.join(failed)}", extra={"checks": checks})
+    return Response(
+        b'{"status":"ready","checks":{"redis":"ok","workers":"ok","model":"ok"}}',
+        media_type="application/json",
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(services: ServicesDep) -> Response:
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

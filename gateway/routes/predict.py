@@ -1,0 +1,160 @@
+"""POST /predict: cached items at once, the rest as one job, sync-wait or async."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query
+from starlette.responses import Response
+
+from contract import (
+    JobAccepted,
+    JobStatus,
+    PredictionRequest,
+    PredictionResponse,
+    canonical_values,
+)
+from gateway.errors import PROBLEM_JSON, ProblemError
+from gateway.jobs import merge_items
+from gateway.metrics import Metrics
+from gateway.services import Services, ServicesDep
+
+router = APIRouter(tags=["predict"])
+
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+
+
+def wants_async(mode: str | None, prefer: str | None) -> bool:
+    if mode is not None:
+        return mode == "async"
+    if prefer:
+        tokens = {p.strip().split("=")[0].lower() for p in prefer.split(",") for p in p.split(";")}
+        return "respond-async" in tokens
+    return False
+
+
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _count(metrics: Metrics, items: list[dict[str, Any]]) -> None:
+    for item in items:
+        metrics.predictions.labels("cache" if item["cached"] else "model").inc()
+        metrics.predictions_by_class.labels(item["prediction"]).inc()
+
+
+def _accepted(job_id: str, preference_applied: bool) -> Response:
+    url = f"/jobs/{job_id}"
+    headers = {"Location": url}
+    if preference_applied:
+        headers["Preference-Applied"] = "respond-async"
+    body = JobAccepted(job_id=job_id, status=JobStatus.QUEUED, status_url=url)
+    return _json(body.model_dump(mode="json"), 202, headers)
+
+
+def _done(
+    services: Services, job_id: str | None, version: str | None, items: list[dict[str, Any]]
+) -> Response:
+    _count(services.metrics, items)
+    return _json({"model_version": version, "job_id": job_id, "items": items})
+
+
+@router.post(
+    "/predict",
+    summary="Predict the species of one or more flowers",
+    response_model=None,
+    responses={
+        200: {"model": PredictionResponse, "description": "Every item answered"},
+        202: {"model": JobAccepted, "description": "Job accepted; poll its status_url"},
+        413: {"description": "Too many items or body too large", **PROBLEM},
+        422: {"description": "Invalid input; `errors` names each bad field", **PROBLEM},
+        500: {"description": "The job failed on the worker", **PROBLEM},
+        503: {"description": "Redis unavailable", **PROBLEM},
+    },
+)
+async def predict(
+    body: PredictionRequest,
+    services: ServicesDep,
+    wait: Annotated[
+        float | None,
+        Query(
+            ge=0, le=60, description="Seconds to wait for the job (default PREDICT_WAIT_SECONDS)"
+        ),
+    ] = None,
+    mode: Annotated[
+        Literal["sync", "async"] | None,
+        Query(description="`async` answers 202 at once, like `Prefer: respond-async`"),
+    ] = None,
+    prefer: Annotated[str | None, Header(description="RFC 7240; `respond-async`")] = None,
+) -> Response:
+    settings, metrics = services.settings, services.metrics
+    if len(body.items) > settings.max_items:
+        raise ProblemError(
+            413,
+            f"Too many items: {len(body.items)} > MAX_ITEMS ({settings.max_items}).",
+            errors=[{"field": "items", "message": f"at most {settings.max_items} items"}],
+        )
+    values = [canonical_values(item.values()) for item in body.items]
+    version = services.model.version
+    cached = await services.cache.lookup(values, version)
+    misses = [values[i] for i, entry in enumerate(cached) if entry is None]
+    metrics.cache_hits.inc(len(values) - len(misses))
+    metrics.cache_misses.inc(len(misses))
+    if not misses:
+        return _done(services, None, version, merge_items(cached, []))
+
+    is_async = wants_async(mode, prefer)
+    job_id = uuid.uuid4().hex
+    await services.jobs.create(job_id, cached, time.time())
+    metrics.jobs_submitted.labels("async" if is_async else "sync").inc()
+    if is_async:
+        services.dispatcher.submit(job_id, misses)
+        return _accepted(job_id, preference_applied=mode is None)
+
+    deadline = settings.predict_wait_seconds if wait is None else wait
+    future = services.listener.register(job_id)
+    services.dispatcher.submit(job_id, misses)
+    started = time.perf_counter()
+    metrics.waiting.inc()
+    outcome: dict[str, Any] | None
+    try:
+        outcome = await asyncio.wait_for(future, deadline)
+    except TimeoutError:
+        outcome = await _last_look(services, job_id)
+    finally:
+        metrics.waiting.dec()
+        services.listener.discard(job_id)
+        metrics.sync_wait.observe(time.perf_counter() - started)
+    if outcome is None:
+        metrics.sync_wait_timeouts.inc()
+        return _accepted(job_id, preference_applied=False)
+    if outcome["status"] == JobStatus.FAILED:
+        metrics.jobs_failed.inc()
+        raise ProblemError(
+            500, outcome.get("error") or "prediction failed", extra={"job_id": job_id}
+        )
+    return _done(
+        services, job_id, outcome["model_version"], merge_items(cached, outcome["results"])
+    )
+
+
+async def _last_look(services: Services, job_id: str) -> dict[str, Any] | None:
+    """At the deadline, read the record once: a finish whose message we missed still counts."""
+    view = await services.jobs.get(job_id)
+    if view is None or view.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return None
+    if view.status is JobStatus.FAILED:
+        return {"status": JobStatus.FAILED, "error": view.error}
+    return {
+        "status": JobStatus.DONE,
+        "model_version": view.model_version,
+        "results": [i.model_dump() for i in view.items or [] if not i.cached],
+    }

@@ -1,0 +1,77 @@
+"""The long-lived objects of one gateway, made and closed by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Request
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from gateway.cache import PredictionCache
+from gateway.dispatcher import Dispatcher, create_celery_client
+from gateway.jobs import JobStore
+from gateway.metrics import Metrics
+from gateway.model_info import ModelInfo
+from gateway.settings import Settings
+from gateway.waiters import DoneListener
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics
+    redis: Redis
+    celery: Celery
+    cache: PredictionCache
+    jobs: JobStore
+    model: ModelInfo
+    dispatcher: Dispatcher
+    listener: DoneListener
+
+    @classmethod
+    def create(cls, settings: Settings, metrics: Metrics) -> Services:
+        timeout = settings.redis_timeout_seconds
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_dsn,
+            max_connections=settings.redis_max_connections,
+            # Waiting for a free connection is bounded too; past it the request gets a 503.
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # One quick retry rides out a dropped connection; an outage fails fast.
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries=1),
+        )
+        redis = Redis(connection_pool=pool)
+        celery = create_celery_client(settings)
+        model = ModelInfo(redis, settings.model_refresh_seconds)
+        dispatcher = Dispatcher(celery, settings, metrics)
+        listener = DoneListener(redis, dispatcher.task_done)
+        return cls(
+            settings=settings,
+            metrics=metrics,
+            redis=redis,
+            celery=celery,
+            cache=PredictionCache(redis),
+            jobs=JobStore(redis, settings.job_ttl_seconds),
+            model=model,
+            dispatcher=dispatcher,
+            listener=listener,
+        )
+
+    async def close(self) -> None:
+        self.dispatcher.close()
+        self.celery.close()
+        await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

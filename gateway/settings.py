@@ -1,0 +1,59 @@
+"""Gateway settings, read once from the environment and passed down."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Comma-separated origins allowed by CORS; empty allows none.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:5174"]
+    )
+    redis_url: str | None = Field(default=None, description="Overrides REDIS_HOST/PORT/PASSWORD")
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_password: str | None = None
+    redis_db: int = 0
+    redis_max_connections: int = 64
+    # Every Redis call is bounded: an outage turns into a 503, never a hung request.
+    redis_timeout_seconds: float = 2.0
+    cache_ttl_seconds: int = Field(default=3600, gt=0)
+    predict_wait_seconds: float = Field(default=10.0, ge=0, le=60)
+    max_wait_seconds: float = 60.0
+    max_items: int = Field(default=1000, ge=1)
+    # Request bodies above this are refused before they are read whole (~120 bytes an item).
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024)
+    job_ttl_seconds: int = Field(default=86400, gt=0)
+    # Coalescing: misses from concurrent requests travel to the workers as one task.
+    coalesce_max_items: int = Field(default=2000, ge=1)
+    coalesce_max_wait_ms: float = Field(default=5.0, ge=0)
+    max_tasks_in_flight: int = Field(default=2, ge=1)
+    model_refresh_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @property
+    def redis_host_port(self) -> str:
+        """Where Redis is, for messages: never the password."""
+        return self.redis_dsn.rsplit("@", 1)[-1].removeprefix("redis://")
+
+    @property
+    def redis_dsn(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        auth = f":{self.redis_password}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"

@@ -1,0 +1,75 @@
+"""`make run`: the whole system on this machine, no Docker. Ctrl-C stops what it started."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from gateway.settings import Settings
+from scripts.stack import ROOT, LocalStack, redis_answers
+
+log = logging.getLogger("irisq.run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    settings = Settings()  # the gateway's own view of REDIS_URL / REDIS_HOST:REDIS_PORT, API_PORT
+    model_dir = Path(os.environ.get("MODEL_DIR", ROOT / "model"))
+    stack = LocalStack(
+        workdir=ROOT / ".run",
+        redis_port=settings.redis_port,
+        api_port=settings.api_port,
+        model_dir=model_dir,
+        redis_url=settings.redis_dsn,
+    )
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stack.train_if_missing()
+        if redis_answers(settings.redis_dsn):
+            log.info("using the Redis that answers at %s", settings.redis_host_port)
+        elif settings.redis_url or settings.redis_host not in ("127.0.0.1", "localhost"):
+            sys.exit(f"no Redis answers at {settings.redis_host_port}; start it or unset REDIS_URL")
+        elif shutil.which("redis-server") is None:
+            sys.exit("redis-server is not installed: apt-get install -y redis-server")
+        else:
+            stack.start_redis()
+            log.info("started redis-server on 127.0.0.1:%d", settings.redis_port)
+        for _ in range(args.workers):
+            stack.start_worker()
+        stack.start_gateway()
+        print(
+            f"\nirisq is running ({args.workers} workers); logs in {stack.workdir / 'logs'}\n"
+            f"  API       {stack.base_url}\n"
+            f"  API docs  {stack.base_url}/docs\n"
+            f"  metrics   {stack.base_url}/metrics\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while all(s.alive() for s in stack.services):
+            time.sleep(1)
+        dead = [s.name for s in stack.services if not s.alive()]
+        log.error("stopped because %s exited; see its log", ", ".join(dead))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("stopping")
+        stack.stop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The local, Docker-free stack: the same service commands the containers run.
+
+Used by `make run` (scripts/run_local.py), by the tests' fixtures and by the benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+# One source for each service's command: the Dockerfiles' CMDs are checked against these.
+SERVICE_COMMANDS: dict[str, list[str]] = {
+    "gateway": ["python", "-m", "gateway"],
+    "worker": ["python", "-m", "worker"],
+    "train": ["python", "-m", "worker.train"],
+}
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command(service: str) -> list[str]:
+    """The service's command, run with this interpreter (the project's virtualenv)."""
+    return [sys.executable, *SERVICE_COMMANDS[service][1:]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if predicate():
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@dataclass
+class Service:
+    """A process in a session (and so a process group) of its own, stopped by its pid."""
+
+    name: str
+    argv: list[str]
+    env: Mapping[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=dict(self.env),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: signal.Signals, group: bool = True) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                if group:
+                    os.killpg(self.pid, sig)
+                else:
+                    os.kill(self.pid, sig)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL the whole group after `timeout`."""
+        if self.popen is None:
+            return None
+        self.signal(signal.SIGTERM, group=False)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(5)
+        # Children a dead parent left behind (prefork pool) go with the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        return self.popen.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class LocalStack:
+    """Redis (optional), workers and a gateway on 127.0.0.1, each a real process."""
+
+    workdir: Path
+    redis_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    model_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    redis_url: str | None = None
+    services: list[Service] = field(default_factory=list)
+    redis_server: Service | None = None
+    _worker_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.model_dir = self.model_dir or self.workdir / "model"
+        self.redis_url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_"))}
+        env.update(
+            REDIS_URL=str(self.redis_url),
+            API_PORT=str(self.api_port),
+            MODEL_DIR=str(self.model_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        env.update(overrides)
+        return env
+
+    def _service(self, name: str, argv: list[str], **env: str) -> Service:
+        service = Service(name, argv, self.env(**env), self.workdir / "logs" / f"{name}.log")
+        self.services.append(service)
+        return service.start()
+
+    # --- parts --------------------------------------------------------------------------
+
+    def train_if_missing(self) -> None:
+        assert self.model_dir is not None
+        if not (self.model_dir / "model_metadata.json").exists():
+            subprocess.run(command("train"), env=self.env(), cwd=ROOT, check=True)
+
+    def start_redis(self) -> Service:
+        data = self.workdir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(data),
+        ]  # fmt: skip
+        self.redis_server = self._service("redis", argv)
+        wait_until(lambda: redis_answers(str(self.redis_url)), 10, "redis-server")
+        return self.redis_server
+
+    def stop_redis(self) -> None:
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.services.remove(self.redis_server)
+            self.redis_server = None
+
+    def start_worker(self, wait_ready: bool = True, **env: str) -> Service:
+        self._worker_count += 1
+        name = f"worker{self._worker_count}"
+        env.setdefault("WORKER_NAME", f"{name}-{os.getpid()}@%h")
+        worker = self._service(name, command("worker"), **env)
+        if wait_ready:
+            wait_until(lambda: "ready." in worker.log() or not worker.alive(), 30, f"{name}")
+            if not worker.alive():
+                raise RuntimeError(f"{name} exited:\n{worker.log()[-3000:]}")
+        return worker
+
+    def start_gateway(self, **env: str) -> Service:
+        gateway = self._service("gateway", command("gateway"), **env)
+        wait_until(
+            lambda: _http_ok(f"{self.base_url}/health") or not gateway.alive(), 30, "gateway"
+        )
+        if not gateway.alive():
+            raise RuntimeError(f"gateway exited:\n{gateway.log()[-3000:]}")
+        return gateway
+
+    def stop(self, service: Service, timeout: float = 15.0) -> int | None:
+        if service in self.services:
+            self.services.remove(service)
+        return service.stop(timeout)
+
+    def stop_all(self) -> None:
+        for service in reversed(list(self.services)):
+            self.stop(service)
+        self.redis_server = None
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)
+        return bool(response.status == 200)

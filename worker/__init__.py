@@ -1,0 +1,1 @@
+"""The worker: owns the model, runs predictions for the gateway's jobs."""

@@ -1,0 +1,124 @@
+"""The Celery app, built from WorkerSettings.
+
+`celery -A worker.celery_app worker` needs a module-level app; building it connects to
+nothing (Celery is lazy), and the model and Redis client are made per process after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
+
+from contract import MODEL_KEY, ModelMetadata
+from worker import runtime
+from worker.model import ModelIntegrityError, verify_checksum
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("irisq.worker")
+
+
+def create_celery_app(settings: WorkerSettings) -> Celery:
+    app = Celery("irisq", broker=settings.broker_url, backend=settings.broker_url)
+    app.conf.update(
+        # A task is acknowledged after it ran, and given back if its process dies, so a
+        # killed worker loses nothing; prefetch 1 keeps queued jobs free for other workers.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # An unacknowledged task returns to the queue after this long (a worker killed
+        # whole, SIGKILL of the main process). Must exceed task_time_limit.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        result_expires=settings.result_expires_seconds,
+        # Job results live in our own job records; Celery's result is only the outcome.
+        task_ignore_result=False,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # Events let the Celery exporter count every task sent, started and finished.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    app.conf.irisq_settings = settings
+    app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
+    return app
+
+
+app = create_celery_app(WorkerSettings())
+
+
+@worker_init.connect
+def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
+    """Check the model in the main process, before any child forks: fail fast and loud."""
+    settings: WorkerSettings = app.conf.irisq_settings
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s %(message)s",
+    )
+    try:
+        metadata = verify_checksum(settings.model_dir)
+    except ModelIntegrityError as exc:
+        log.critical("refusing to start: %s", exc)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # os._exit: Celery would otherwise catch SystemExit in the signal and carry on.
+        os._exit(78)
+    log.info("model checksum ok version=%s", metadata.version)
+    _announcer.metadata = metadata
+
+
+class _ModelAnnouncer:
+    """Keeps `irisq:model` alive while a worker runs: the gateway's readiness needs it."""
+
+    every_seconds = 10.0
+    ttl_seconds = 60
+
+    def __init__(self) -> None:
+        self.metadata: ModelMetadata | None = None
+        self.client: redis.Redis | None = None
+        self.last = 0.0
+
+    def announce(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.metadata is None or (not force and now - self.last < self.every_seconds):
+            return
+        if self.client is None:
+            self.client = redis.Redis.from_url(app.conf.irisq_settings.broker_url, socket_timeout=2)
+        try:
+            self.client.set(MODEL_KEY, self.metadata.model_dump_json(), ex=self.ttl_seconds)
+            self.last = now
+        except redis.RedisError as exc:
+            log.warning("could not announce the model: %s", exc)
+
+
+_announcer = _ModelAnnouncer()
+
+
+@worker_ready.connect
+def _announce_on_ready(**_: Any) -> None:
+    _announcer.announce(force=True)
+
+
+@heartbeat_sent.connect
+def _announce_on_heartbeat(**_: Any) -> None:
+    _announcer.announce()
+
+
+@worker_process_init.connect
+def _load_per_process(**_: Any) -> None:
+    try:
+        runtime.init(app.conf.irisq_settings)
+    except Exception:
+        # The task retries the load and fails its jobs with a readable error if it must.
+        log.exception("could not load the model in this process")

@@ -1,0 +1,105 @@
+"""Model loading (checksum first, then unpickle) and fast evaluation of the forest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import numpy.typing as npt
+
+from contract import ModelMetadata
+from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
+
+log = logging.getLogger("irisq.model")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ModelIntegrityError(RuntimeError):
+    """The model file is missing, or its checksum does not match its metadata."""
+
+
+def read_metadata(model_dir: Path) -> ModelMetadata:
+    path = model_dir / METADATA_FILE
+    try:
+        return ModelMetadata.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise ModelIntegrityError(f"model metadata not found at {path}") from exc
+
+
+def verify_checksum(model_dir: Path) -> ModelMetadata:
+    """Check the joblib file against the metadata's sha256 without unpickling it."""
+    metadata = read_metadata(model_dir)
+    path = model_dir / MODEL_FILE
+    if not path.is_file():
+        raise ModelIntegrityError(f"model file not found at {path}")
+    actual = sha256_of(path)
+    if actual != metadata.sha256:
+        raise ModelIntegrityError(
+            f"model checksum mismatch for {path}: metadata says {metadata.sha256}, "
+            f"file is {actual}; refusing to unpickle it"
+        )
+    return metadata
+
+
+class FlatForest:
+    """The trained forest as flat arrays, evaluated for a whole batch at once.
+
+    scikit-learn pays ~5 ms per `predict_proba` call on 100 trees whatever the batch size;
+    walking all trees level by level with numpy gives the same probabilities in far less.
+    """
+
+    def __init__(self, forest: Any) -> None:
+        trees = [est.tree_ for est in forest.estimators_]
+        offsets = np.cumsum([0] + [t.node_count for t in trees[:-1]])
+        self.roots = offsets.astype(np.intp)
+        self.left = np.concatenate(
+            [t.children_left + o for t, o in zip(trees, offsets, strict=True)]
+        )
+        self.right = np.concatenate(
+            [t.children_right + o for t, o in zip(trees, offsets, strict=True)]
+        )
+        is_leaf = np.concatenate([t.children_left == -1 for t in trees])
+        # Leaves point to themselves, so extra iterations are harmless.
+        self.left[is_leaf] = np.flatnonzero(is_leaf)
+        self.right[is_leaf] = np.flatnonzero(is_leaf)
+        self.feature = np.concatenate([t.feature for t in trees]).clip(min=0).astype(np.intp)
+        self.threshold = np.concatenate([t.threshold for t in trees])
+        values = np.concatenate([t.value[:, 0, :] for t in trees]).astype(np.float64)
+        self.leaf_proba = values / values.sum(axis=1, keepdims=True)
+        self.depth = max(t.max_depth for t in trees)
+        self.n_trees = len(trees)
+
+    def predict_proba(self, x: FloatArray) -> FloatArray:
+        # scikit-learn compares float32 features with float64 thresholds; do the same.
+        x32 = np.asarray(x, dtype=np.float32).astype(np.float64)
+        n = x32.shape[0]
+        nodes = np.broadcast_to(self.roots[:, None], (self.n_trees, n)).copy()
+        rows = np.broadcast_to(np.arange(n), (self.n_trees, n))
+        for _ in range(self.depth):
+            go_left = x32[rows, self.feature[nodes]] <= self.threshold[nodes]
+            nodes = np.where(go_left, self.left[nodes], self.right[nodes])
+        proba: FloatArray = self.leaf_proba[nodes].mean(axis=0)
+        return proba
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    metadata: ModelMetadata
+    forest: Any
+    flat: FlatForest
+
+    def predict_proba(self, x: FloatArray) -> FloatArray:
+        return self.flat.predict_proba(x)
+
+
+def load_model(model_dir: Path) -> LoadedModel:
+    metadata = verify_checksum(model_dir)
+    forest = joblib.load(model_dir / MODEL_FILE)
+    log.info("model loaded version=%s dir=%s", metadata.version, model_dir)
+    return LoadedModel(metadata=metadata, forest=forest, flat=FlatForest(forest))

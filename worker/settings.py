@@ -1,0 +1,40 @@
+"""Worker settings, read once from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    redis_url: str | None = Field(default=None, description="Overrides REDIS_HOST/PORT/PASSWORD")
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_password: str | None = None
+    redis_db: int = 0
+    model_dir: Path = Path("model")
+    cache_ttl_seconds: int = Field(default=3600, gt=0)
+    job_ttl_seconds: int = Field(default=86400, gt=0)
+    # A task predicts at most MAX_ITEMS x coalesced jobs in milliseconds; these limits only
+    # catch a stuck process. The visibility timeout must exceed the hard limit, or a slow
+    # task would be handed to a second worker while the first still runs it.
+    task_soft_time_limit: float = 20.0
+    task_time_limit: float = 30.0
+    visibility_timeout: float = 60.0
+    result_expires_seconds: int = 3600
+    log_level: str = "INFO"
+    # Processes per worker; scale out with more workers (compose replicas) rather than this.
+    worker_concurrency: int = Field(default=1, ge=1)
+    # Celery node name; %h is the host name. Workers sharing a host need distinct names.
+    worker_name: str = "irisq@%h"
+
+    @property
+    def broker_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        auth = f":{self.redis_password}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"

@@ -1,0 +1,155 @@
+"""The one task: predict every item of every job in the batch with one model call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from celery import Task, shared_task
+
+from contract import (
+    DONE_CHANNEL,
+    MODEL_KEY,
+    TASK_NAME,
+    JobField,
+    JobStatus,
+    TaskJobs,
+    cache_key,
+    canonical_values,
+    job_key,
+)
+from worker import runtime
+from worker.model import ModelIntegrityError
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("irisq.task")
+
+
+class InvalidTaskPayload(ValueError):
+    """The task's arguments do not follow the contract."""
+
+
+def _rows(jobs: TaskJobs) -> list[list[float]]:
+    try:
+        rows = [canonical_values(item) for job in jobs for item in job["items"]]
+        matrix = np.asarray(rows, dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidTaskPayload(f"malformed task payload: {exc}") from exc
+    if matrix.ndim != 2 or matrix.shape[1] != 4 or not np.isfinite(matrix).all():
+        raise InvalidTaskPayload("each item must be four finite numbers")
+    return rows
+
+
+def _public_error(exc: BaseException) -> str:
+    # Job errors are shown to clients: say what failed, never paths or addresses.
+    if isinstance(exc, ModelIntegrityError):
+        return "prediction failed: the model could not be loaded"
+    if isinstance(exc, InvalidTaskPayload):
+        return f"prediction failed: {exc}"
+    return f"prediction failed: {type(exc).__name__}"
+
+
+def _publish_failure(rt_redis: Any, settings: WorkerSettings, jobs: TaskJobs, error: str) -> None:
+    now = time.time()
+    pipe = rt_redis.pipeline(transaction=False)
+    for job in jobs:
+        key = job_key(job["job_id"])
+        pipe.hset(
+            key,
+            mapping={
+                JobField.STATUS: JobStatus.FAILED,
+                JobField.FINISHED_AT: now,
+                JobField.ERROR: error,
+            },
+        )
+        pipe.expire(key, settings.job_ttl_seconds)
+    message = {
+        "jobs": {job["job_id"]: {"status": JobStatus.FAILED, "error": error} for job in jobs}
+    }
+    pipe.publish(DONE_CHANNEL, orjson.dumps(message))
+    pipe.execute()
+
+
+@shared_task(name=TASK_NAME, bind=True)
+def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
+    settings: WorkerSettings = self.app.conf.irisq_settings
+    started = time.time()
+    try:
+        rt = runtime.get(settings)
+    except ModelIntegrityError as exc:
+        # No Redis client without a runtime: make a short-lived one to record the failure.
+        import redis
+
+        log.error("task=%s model unavailable: %s", self.request.id, exc)
+        with redis.Redis.from_url(settings.broker_url, socket_timeout=5.0) as client:
+            _publish_failure(client, settings, jobs, _public_error(exc))
+        raise
+
+    pipe = rt.redis.pipeline(transaction=False)
+    for job in jobs:
+        pipe.hset(
+            job_key(job["job_id"]),
+            mapping={JobField.STATUS: JobStatus.RUNNING, JobField.STARTED_AT: started},
+        )
+    pipe.execute()
+
+    try:
+        rows = _rows(jobs)
+        proba = rt.model.predict_proba(np.asarray(rows, dtype=np.float64))
+    except Exception as exc:
+        log.exception("task=%s jobs=%s prediction failed", self.request.id, len(jobs))
+        _publish_failure(rt.redis, settings, jobs, _public_error(exc))
+        raise
+
+    metadata = rt.model.metadata
+    classes = metadata.classes
+    version = metadata.version
+    ttl = settings.cache_ttl_seconds
+    finished = time.time()
+    pipe = rt.redis.pipeline(transaction=False)
+    done: dict[str, Any] = {}
+    row = 0
+    for job in jobs:
+        results = []
+        for _ in job["items"]:
+            p = proba[row]
+            index = int(p.argmax())
+            result = {
+                "prediction": classes[index],
+                "class_index": index,
+                "probabilities": {c: float(v) for c, v in zip(classes, p, strict=True)},
+            }
+            pipe.set(cache_key(rows[row], version), orjson.dumps(result), ex=ttl)
+            results.append(result)
+            row += 1
+        key = job_key(job["job_id"])
+        pipe.hset(
+            key,
+            mapping={
+                JobField.STATUS: JobStatus.DONE,
+                JobField.FINISHED_AT: finished,
+                JobField.MODEL_VERSION: version,
+                JobField.RESULTS: orjson.dumps(results),
+            },
+        )
+        pipe.expire(key, settings.job_ttl_seconds)
+        done[job["job_id"]] = {
+            "status": JobStatus.DONE,
+            "model_version": version,
+            "results": results,
+        }
+    pipe.set(MODEL_KEY, metadata.model_dump_json(), ex=settings.job_ttl_seconds)
+    pipe.publish(DONE_CHANNEL, orjson.dumps({"task_id": self.request.id, "jobs": done}))
+    pipe.execute()
+    log.info(
+        "task=%s jobs=%d items=%d model=%s seconds=%.4f",
+        self.request.id,
+        len(jobs),
+        row,
+        version,
+        finished - started,
+    )
+    return {"jobs": len(jobs), "items": row}
