@@ -1,0 +1,63 @@
+"""Fixtures: real redis-server, real Celery workers and a real gateway, each a process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.stack import LocalStack, free_port
+from worker.train import train
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained once per test session (deterministic: same file, same version)."""
+    directory = tmp_path_factory.mktemp("model")
+    train(directory)
+    return directory
+
+
+def _stack(workdir: Path, model_dir: Path) -> LocalStack:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (make test installs it)")
+    return LocalStack(
+        workdir=workdir, redis_port=free_port(), api_port=free_port(), model_dir=model_dir
+    )
+
+
+@pytest.fixture
+def stack(tmp_path: Path, model_dir: Path) -> Iterator[LocalStack]:
+    """A private stack for one test, which may stop, restart or break any part of it.
+
+    Nothing is started: the test starts what it needs (start_redis, start_worker, ...).
+    """
+    local = _stack(tmp_path / "stack", model_dir)
+    try:
+        yield local
+    finally:
+        local.stop_all()
+
+
+@pytest.fixture(scope="module")
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> Iterator[LocalStack]:
+    """Redis, one worker and the gateway, shared by the tests of a module that only read."""
+    local = _stack(tmp_path_factory.mktemp("stack"), model_dir)
+    try:
+        local.start_redis()
+        local.start_worker()
+        local.start_gateway()
+        yield local
+    finally:
+        local.stop_all()
+
+
+@pytest.fixture
+def client(running_stack: LocalStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=running_stack.base_url, timeout=30) as http:
+        yield http

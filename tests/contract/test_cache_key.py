@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contract import CANONICAL_DECIMALS, cache_key, canonical_values
+
+measurement = st.floats(min_value=0.0001, max_value=100, allow_nan=False, allow_infinity=False)
+
+
+def test_equal_values_written_differently_share_a_key() -> None:
+    assert cache_key([5.1, 3.5, 1.4, 0.2], "v1") == cache_key([5.10, 3.500, 1.4000, 0.2], "v1")
+    assert cache_key([5.1, 3.5, 1.4, 0.2], "v1") == cache_key([5.100004, 3.5, 1.4, 0.2], "v1")
+    assert cache_key([5, 3, 1, 2], "v1") == cache_key([5.0, 3.0, 1.0, 2.0], "v1")
+
+
+def test_key_format_is_documented_shape() -> None:
+    assert cache_key([5.1, 3.5, 1.4, 0.2], "rf-abc") == "irisq:pred:rf-abc:5.1|3.5|1.4|0.2"
+
+
+def test_different_values_get_different_keys() -> None:
+    assert cache_key([5.1, 3.5, 1.4, 0.2], "v1") != cache_key([5.2, 3.5, 1.4, 0.2], "v1")
+    assert cache_key([5.1, 3.5, 1.4, 0.2], "v1") != cache_key([5.1, 3.5, 0.2, 1.4], "v1")
+
+
+def test_model_version_is_part_of_the_key() -> None:
+    assert cache_key([5.1, 3.5, 1.4, 0.2], "v1") != cache_key([5.1, 3.5, 1.4, 0.2], "v2")
+
+
+@given(st.lists(measurement, min_size=4, max_size=4))
+def test_key_of_canonical_values_is_the_key_of_the_values(values: list[float]) -> None:
+    # The worker predicts on canonical values and caches under this key: they must agree.
+    assert cache_key(canonical_values(values), "v") == cache_key(values, "v")
+
+
+@given(st.lists(measurement, min_size=4, max_size=4), st.lists(measurement, min_size=4, max_size=4))
+def test_keys_are_equal_exactly_when_rounded_values_are(a: list[float], b: list[float]) -> None:
+    same = [round(x, CANONICAL_DECIMALS) for x in a] == [round(x, CANONICAL_DECIMALS) for x in b]
+    assert (cache_key(a, "v") == cache_key(b, "v")) == same

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from worker.model import FlatForest, ModelIntegrityError, load_model, verify_checksum
+from worker.train import MODEL_FILE
+
+
+@pytest.fixture
+def model_copy(model_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    return copy
+
+
+def test_verified_model_loads(model_dir: Path) -> None:
+    model = load_model(model_dir)
+    assert model.metadata.classes == ["setosa", "versicolor", "virginica"]
+
+
+def test_a_tampered_file_is_refused_before_unpickling(model_copy: Path) -> None:
+    path = model_copy / MODEL_FILE
+    # A different but valid pickle: unpickling it would "work", so only the checksum stops it.
+    joblib.dump({"not": "the model"}, path)
+    with pytest.raises(ModelIntegrityError, match="checksum mismatch"):
+        verify_checksum(model_copy)
+    with pytest.raises(ModelIntegrityError):
+        load_model(model_copy)
+
+
+def test_a_missing_file_is_refused(model_copy: Path) -> None:
+    (model_copy / MODEL_FILE).unlink()
+    with pytest.raises(ModelIntegrityError, match="not found"):
+        verify_checksum(model_copy)
+
+
+def test_flat_forest_matches_scikit_learn(model_dir: Path) -> None:
+    forest = joblib.load(model_dir / MODEL_FILE)
+    flat = FlatForest(forest)
+    iris = load_iris().data
+    random_rows = np.random.default_rng(7).uniform(0.0001, 100, size=(10_000, 4))
+    near_iris = np.random.default_rng(8).uniform(0.1, 8, size=(10_000, 4))
+    for rows in (iris, random_rows, near_iris):
+        np.testing.assert_allclose(
+            flat.predict_proba(rows), forest.predict_proba(rows), atol=1e-9, rtol=0
+        )

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from contract import FEATURES, ModelMetadata
+from worker.train import METADATA_FILE, MODEL_FILE, N_ESTIMATORS, sha256_of
+
+
+def test_training_writes_model_and_complete_metadata(model_dir: Path) -> None:
+    metadata = ModelMetadata.model_validate(json.loads((model_dir / METADATA_FILE).read_text()))
+    assert (model_dir / MODEL_FILE).is_file()
+    assert metadata.sha256 == sha256_of(model_dir / MODEL_FILE)
+    assert metadata.version == f"rf-{metadata.sha256[:12]}"
+    assert metadata.classes == ["setosa", "versicolor", "virginica"]
+    assert [f["name"] for f in metadata.features] == list(FEATURES)
+    assert {f["unit"] for f in metadata.features} == {"cm"}
+    assert metadata.n_estimators == N_ESTIMATORS == 100
+    assert metadata.holdout_accuracy >= 0.85
+    assert metadata.sklearn_version
+    assert metadata.trained_at
+
+
+def test_training_is_reproducible(model_dir: Path, tmp_path: Path) -> None:
+    from worker.train import train
+
+    again = train(tmp_path)
+    assert again.sha256 == json.loads((model_dir / METADATA_FILE).read_text())["sha256"]
