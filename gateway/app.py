@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await services.dispatcher.flush()
             await services.close()
 
     app = FastAPI(

@@ -128,5 +128,20 @@ class Dispatcher:
                 self.metrics.tasks_published.inc()
                 self.metrics.jobs_per_task.observe(len(batch.jobs))
 
+    async def flush(self) -> None:
+        """Send the jobs still gathering: at shutdown, after `run` stopped.
+
+        They were accepted (202) and their records say queued; dropping them here would
+        leave them queued until JOB_TTL_SECONDS.
+        """
+        if not self.pending.jobs:
+            return
+        batch, self.pending = self.pending, _Batch()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self._publish, uuid.uuid4().hex, batch.jobs)
+        except Exception as exc:
+            log.error("could not send %d jobs at shutdown: %s", len(batch.jobs), exc)
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

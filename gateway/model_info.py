@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ class ModelInfo:
         self.redis = redis
         self.refresh_seconds = refresh_seconds
         self.metadata: ModelMetadata | None = None
+        self._refresh_now = asyncio.Event()
 
     @property
     def version(self) -> str | None:
@@ -39,6 +41,11 @@ class ModelInfo:
         self.metadata = metadata
         return metadata
 
+    def observe(self, version: str) -> None:
+        """A worker answered with this version: fetch its metadata now if it is new to us."""
+        if version != self.version:
+            self._refresh_now.set()
+
     async def run(self) -> None:
         """Keep the last known metadata fresh; a worker announces it every few seconds."""
         while True:
@@ -46,4 +53,6 @@ class ModelInfo:
                 await self.fetch()
             except RedisError as exc:
                 log.debug("model refresh failed: %s", exc)
-            await asyncio.sleep(self.refresh_seconds)
+            self._refresh_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._refresh_now.wait(), self.refresh_seconds)

@@ -8,8 +8,8 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from gateway.cache import PredictionCache
 from gateway.dispatcher import Dispatcher, create_celery_client
@@ -49,7 +49,7 @@ class Services:
         celery = create_celery_client(settings)
         model = ModelInfo(redis, settings.model_refresh_seconds)
         dispatcher = Dispatcher(celery, settings, metrics)
-        listener = DoneListener(redis, dispatcher.task_done)
+        listener = DoneListener(redis, dispatcher.task_done, model.observe)
         return cls(
             settings=settings,
             metrics=metrics,

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import FrameType
 
 from gateway.settings import Settings
+from scripts.frontend import DEFAULT_PORT as FRONTEND_PORT
+from scripts.frontend import frontend_built, start_frontend
 from scripts.stack import ROOT, LocalStack, redis_answers
 
 log = logging.getLogger("irisq.run")
@@ -52,8 +54,13 @@ def main() -> None:
         for _ in range(args.workers):
             stack.start_worker()
         stack.start_gateway()
+        ui = "  UI        not built: make frontend-build\n"
+        if frontend_built():
+            start_frontend(stack, FRONTEND_PORT)
+            ui = f"  UI        http://127.0.0.1:{FRONTEND_PORT}\n"
         print(
             f"\nirisq is running ({args.workers} workers); logs in {stack.workdir / 'logs'}\n"
+            f"{ui}"
             f"  API       {stack.base_url}\n"
             f"  API docs  {stack.base_url}/docs\n"
             f"  metrics   {stack.base_url}/metrics\n"

@@ -165,12 +165,20 @@ class LocalStack:
         if not (self.model_dir / "model_metadata.json").exists():
             subprocess.run(command("train"), env=self.env(), cwd=ROOT, check=True)
 
-    def start_redis(self) -> Service:
+    def start_redis(self, password: str | None = None, append_only: bool = False) -> Service:
+        """redis-server on redis_port; `password` needs a matching redis_url.
+
+        `append_only` keeps its data across a restart (as compose's Redis does).
+        """
         data = self.workdir / "redis"
         data.mkdir(parents=True, exist_ok=True)
+        # The password goes in a config file, never on the command line (ps shows that).
+        config = data / "redis.conf"
+        config.write_text(f"requirepass {password}\n" if password else "")
+        config.chmod(0o600)
         argv = [
-            "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(data),
+            "redis-server", str(config), "--port", str(self.redis_port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "yes" if append_only else "no", "--dir", str(data),
         ]  # fmt: skip
         self.redis_server = self._service("redis", argv)
         wait_until(lambda: redis_answers(str(self.redis_url)), 10, "redis-server")
@@ -195,9 +203,7 @@ class LocalStack:
 
     def start_gateway(self, **env: str) -> Service:
         gateway = self._service("gateway", command("gateway"), **env)
-        wait_until(
-            lambda: _http_ok(f"{self.base_url}/health") or not gateway.alive(), 30, "gateway"
-        )
+        wait_until(lambda: http_ok(f"{self.base_url}/health") or not gateway.alive(), 30, "gateway")
         if not gateway.alive():
             raise RuntimeError(f"gateway exited:\n{gateway.log()[-3000:]}")
         return gateway
@@ -213,7 +219,7 @@ class LocalStack:
         self.redis_server = None
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import sys
 
-from worker.celery_app import app
+from worker.metrics_dir import prepare_metrics_dir
+from worker.settings import WorkerSettings
 
-DEFAULT_ARGS = ["worker", "-P", "prefork", "-E", "--without-mingle", "--without-gossip"]
+DEFAULT_ARGS = ["worker", "-E", "--without-mingle", "--without-gossip"]
 
 
 def main() -> None:
+    # Before the app (and so prometheus_client) is imported: the pool children count in files.
+    prepare_metrics_dir(WorkerSettings())
+    from worker.celery_app import app
+
     settings = app.conf.irisq_settings
     app.worker_main(
         argv=[
             *DEFAULT_ARGS,
+            "-P",
+            settings.worker_pool,
             "-c",
             str(settings.worker_concurrency),
             "-n",

@@ -17,11 +17,16 @@ from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
 from contract import MODEL_KEY, ModelMetadata
-from worker import runtime
+from worker import metrics, runtime
 from worker.model import ModelIntegrityError, verify_checksum
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.worker")
+
+
+def _restore_interval(visibility_timeout: float) -> int:
+    """Seconds between sweeps for abandoned tasks: a fifth of the visibility timeout."""
+    return max(1, int(visibility_timeout // 5))
 
 
 def create_celery_app(settings: WorkerSettings) -> Celery:
@@ -34,7 +39,13 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         worker_prefetch_multiplier=1,
         # An unacknowledged task returns to the queue after this long (a worker killed
         # whole, SIGKILL of the main process). Must exceed task_time_limit.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu sweeps for such tasks only every interval x throttle seconds (10 x 10 by
+            # default): a lost task would wait up to 100 s past the timeout. Sweep often.
+            "unacked_restore_interval": _restore_interval(settings.visibility_timeout),
+            "unacked_restore_throttle": 1,
+        },
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
@@ -118,7 +129,9 @@ def _announce_on_heartbeat(**_: Any) -> None:
 @worker_process_init.connect
 def _load_per_process(**_: Any) -> None:
     try:
-        runtime.init(app.conf.irisq_settings)
+        rt = runtime.init(app.conf.irisq_settings)
     except Exception:
         # The task retries the load and fails its jobs with a readable error if it must.
         log.exception("could not load the model in this process")
+        return
+    metrics.record_model(rt.model.metadata)

@@ -21,7 +21,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 class ModelIntegrityError(RuntimeError):
-    """The model file is missing, or its checksum does not match its metadata."""
+    """The model file is missing, does not match its metadata's checksum, or won't load."""
 
 
 def read_metadata(model_dir: Path) -> ModelMetadata:
@@ -100,6 +100,14 @@ class LoadedModel:
 
 def load_model(model_dir: Path) -> LoadedModel:
     metadata = verify_checksum(model_dir)
-    forest = joblib.load(model_dir / MODEL_FILE)
+    try:
+        forest = joblib.load(model_dir / MODEL_FILE)
+        flat = FlatForest(forest)
+    except Exception as exc:
+        # A file that matches its checksum yet is no forest (written corrupt, wrong library
+        # version): the same refusal as a mismatch, so the task fails its jobs cleanly.
+        raise ModelIntegrityError(
+            f"model file {model_dir / MODEL_FILE} could not be loaded: {type(exc).__name__}"
+        ) from exc
     log.info("model loaded version=%s dir=%s", metadata.version, model_dir)
-    return LoadedModel(metadata=metadata, forest=forest, flat=FlatForest(forest))
+    return LoadedModel(metadata=metadata, forest=forest, flat=flat)

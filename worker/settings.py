@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,10 +28,20 @@ class WorkerSettings(BaseSettings):
     visibility_timeout: float = 60.0
     result_expires_seconds: int = 3600
     log_level: str = "INFO"
+    # Celery execution pool. prefork runs tasks in a child process (a crashed or stuck task
+    # never takes the worker down); solo runs them in the worker process itself.
+    worker_pool: Literal["prefork", "solo", "threads"] = "prefork"
     # Processes per worker; scale out with more workers (compose replicas) rather than this.
     worker_concurrency: int = Field(default=1, ge=1)
     # Celery node name; %h is the host name. Workers sharing a host need distinct names.
     worker_name: str = "irisq@%h"
+    # Prometheus metrics of all pool processes, served by the main one; port 0 turns them off.
+    # Workers sharing a host need distinct ports; containers listen on 0.0.0.0.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    # Where pool processes keep their metric files (emptied at start, so never shared by two
+    # workers); a fresh temporary directory when unset.
+    prometheus_multiproc_dir: Path | None = None
 
     @property
     def broker_url(self) -> str:

@@ -21,7 +21,7 @@ from contract import (
     canonical_values,
     job_key,
 )
-from worker import runtime
+from worker import metrics, runtime
 from worker.model import ModelIntegrityError
 from worker.settings import WorkerSettings
 
@@ -98,7 +98,9 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
 
     try:
         rows = _rows(jobs)
-        proba = rt.model.predict_proba(np.asarray(rows, dtype=np.float64))
+        metrics.observe_task_size(jobs=len(jobs), items=len(rows))
+        with metrics.INFERENCE_SECONDS.time():
+            proba = rt.model.predict_proba(np.asarray(rows, dtype=np.float64))
     except Exception as exc:
         log.exception("task=%s jobs=%s prediction failed", self.request.id, len(jobs))
         _publish_failure(rt.redis, settings, jobs, _public_error(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -46,9 +47,14 @@ def _json(
 
 
 def _count(metrics: Metrics, items: list[dict[str, Any]]) -> None:
-    for item in items:
-        metrics.predictions.labels("cache" if item["cached"] else "model").inc()
-        metrics.predictions_by_class.labels(item["prediction"]).inc()
+    # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
+    cached = sum(1 for item in items if item["cached"])
+    if cached:
+        metrics.predictions.labels("cache").inc(cached)
+    if cached < len(items):
+        metrics.predictions.labels("model").inc(len(items) - cached)
+    for prediction, count in Counter(item["prediction"] for item in items).items():
+        metrics.predictions_by_class.labels(prediction).inc(count)
 
 
 def _accepted(job_id: str, preference_applied: bool) -> Response:

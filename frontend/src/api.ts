@@ -1,0 +1,203 @@
+// The one module that knows the gateway's endpoints and wire shapes (contract/__init__.py).
+
+export const FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"] as const;
+export type Feature = (typeof FEATURES)[number];
+export type Measurements = Record<Feature, number>;
+
+export type JobStatus = "queued" | "running" | "done" | "failed";
+
+export interface ItemResult {
+  prediction: string;
+  class_index: number;
+  probabilities: Record<string, number>;
+  cached: boolean;
+}
+
+export interface PredictionResponse {
+  model_version: string;
+  job_id: string | null;
+  items: ItemResult[];
+}
+
+export interface JobAccepted {
+  job_id: string;
+  status: JobStatus;
+  status_url: string;
+}
+
+export interface JobView {
+  job_id: string;
+  status: JobStatus;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  model_version: string | null;
+  items: ItemResult[] | null;
+  error: string | null;
+}
+
+export interface ModelMetadata {
+  name: string;
+  version: string;
+  sha256: string;
+  trained_at: string;
+  sklearn_version: string;
+  features: { name: string; unit: string }[];
+  classes: string[];
+  holdout_accuracy: number;
+  n_estimators: number;
+  random_state: number;
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** RFC 9457 problem details, as every gateway error answers. */
+export interface Problem {
+  type?: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: FieldError[];
+  job_id?: string;
+  checks?: Record<string, string>;
+}
+
+/** The gateway answered with an error it described. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem;
+
+  constructor(problem: Problem) {
+    super(problem.detail || problem.title);
+    this.name = "ApiError";
+    this.status = problem.status;
+    this.problem = problem;
+  }
+}
+
+/** 422: the server named the bad fields ("items[0].petal_width"). */
+export class ValidationError extends ApiError {
+  readonly fieldErrors: FieldError[];
+
+  constructor(problem: Problem) {
+    super(problem);
+    this.name = "ValidationError";
+    this.fieldErrors = problem.errors ?? [];
+  }
+}
+
+/** Worth retrying: the gateway or Redis is down (503), a proxy found no gateway, or no network. */
+export class UnavailableError extends Error {
+  readonly status: number | null;
+
+  constructor(message: string, status: number | null) {
+    super(message);
+    this.name = "UnavailableError";
+    this.status = status;
+  }
+}
+
+export type SubmitOutcome =
+  { kind: "done"; response: PredictionResponse } | { kind: "accepted"; job: JobAccepted };
+
+export interface ApiClient {
+  /** POST /predict with `Prefer: respond-async`: 200 when every item was cached, else 202. */
+  predict(items: Measurements[], signal?: AbortSignal): Promise<SubmitOutcome>;
+  getJob(jobId: string, signal?: AbortSignal): Promise<JobView>;
+  getModel(signal?: AbortSignal): Promise<ModelMetadata>;
+}
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export function apiBase(): string {
+  return (import.meta.env.VITE_API_BASE ?? "").replace(/\/+$/, "");
+}
+
+// A proxy (vite preview, nginx) answers these itself when the gateway is not there.
+const GATEWAY_UNREACHABLE = new Set([502, 503, 504]);
+
+async function readProblem(response: Response): Promise<Problem | null> {
+  const type = response.headers.get("content-type") ?? "";
+  if (!type.includes("json")) return null;
+  try {
+    const body: unknown = await response.json();
+    if (body && typeof body === "object" && "status" in body) return body as Problem;
+  } catch {
+    // A truncated or non-JSON body is treated like no body.
+  }
+  return null;
+}
+
+async function toError(response: Response): Promise<Error> {
+  const problem = await readProblem(response);
+  if (GATEWAY_UNREACHABLE.has(response.status) || (response.status >= 500 && !problem)) {
+    const detail = problem?.detail ?? `the server answered ${response.status}`;
+    return new UnavailableError(detail, response.status);
+  }
+  const described: Problem = problem ?? {
+    title: response.statusText || "Error",
+    status: response.status,
+    detail: `the server answered ${response.status}`,
+  };
+  return response.status === 422 ? new ValidationError(described) : new ApiError(described);
+}
+
+export function createApiClient(base: string = apiBase(), fetchImpl?: FetchLike): ApiClient {
+  // Looked up per call, not captured at import, so tests and polyfills may replace it.
+  const doFetch: FetchLike = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
+
+  async function request(path: string, init: RequestInit): Promise<Response> {
+    let response: Response;
+    try {
+      response = await doFetch(`${base}${path}`, init);
+    } catch (error) {
+      if (init.signal?.aborted) throw error;
+      throw new UnavailableError("the gateway could not be reached (network error)", null);
+    }
+    if (!response.ok) throw await toError(response);
+    return response;
+  }
+
+  return {
+    async predict(items, signal) {
+      const response = await request("/predict", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Prefer: "respond-async" },
+        body: JSON.stringify({ items }),
+        signal,
+      });
+      if (response.status === 202) {
+        return { kind: "accepted", job: (await response.json()) as JobAccepted };
+      }
+      return { kind: "done", response: (await response.json()) as PredictionResponse };
+    },
+
+    async getJob(jobId, signal) {
+      const response = await request(`/jobs/${encodeURIComponent(jobId)}`, {
+        headers: { Accept: "application/json" },
+        signal,
+      });
+      return (await response.json()) as JobView;
+    },
+
+    async getModel(signal) {
+      const response = await request("/model", {
+        headers: { Accept: "application/json" },
+        signal,
+      });
+      return (await response.json()) as ModelMetadata;
+    },
+  };
+}
+
+/** "items[3].petal_width" -> { index: 3, feature: "petal_width" }; null for other paths. */
+export function parseFieldPath(field: string): { index: number; feature: Feature | null } | null {
+  const match = /^items\[(\d+)\](?:\.(\w+))?$/.exec(field);
+  if (!match) return null;
+  const name = match[2];
+  const feature = FEATURES.find((f) => f === name) ?? null;
+  return { index: Number(match[1]), feature };
+}

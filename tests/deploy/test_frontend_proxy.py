@@ -1,0 +1,265 @@
+"""The frontend container serves the app and passes the API paths to the gateway service."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.settings import Settings
+from scripts.stack import LocalStack, free_port, wait_until
+from tests.deploy import dockerfile
+from tests.deploy.stackfiles import (
+    BUILT,
+    COMPOSE,
+    NGINX_CONF,
+    VITE_CONFIG,
+    container_ports,
+    environment,
+    services,
+)
+from tests.integration.helpers import SETOSA, fresh_item
+
+GATEWAY_TARGET = "http://gateway:8000"
+
+
+def proxied_paths(text: str, pattern: str) -> set[str]:
+    found = re.search(pattern, text)
+    assert found, f"no proxied path list ({pattern})"
+    return set(found.group(1).split("|"))
+
+
+def nginx_paths() -> set[str]:
+    return proxied_paths(NGINX_CONF.read_text(), r"location ~ \^/\(([a-z|]+)\)\(/\|\$\)")
+
+
+def test_nginx_proxies_to_the_gateway_service_port() -> None:
+    conf = NGINX_CONF.read_text()
+    assert re.search(rf"set \$gateway {re.escape(GATEWAY_TARGET)};", conf)
+    assert re.search(r"proxy_pass \$gateway;", conf)
+    host, _, port = GATEWAY_TARGET.removeprefix("http://").partition(":")
+    assert int(port) in container_ports(services()[host])
+
+
+def test_nginx_proxies_the_paths_the_vite_dev_server_proxies() -> None:
+    vite = proxied_paths(VITE_CONFIG.read_text(), r'API_PATHS = "\^/\(([a-z|]+)\)')
+    assert nginx_paths() == vite == {"predict", "jobs", "model", "health", "ready"}
+
+
+def test_nginx_listens_on_the_published_port() -> None:
+    listen = re.findall(r"^\s*listen\s+(\d+)\s*;", NGINX_CONF.read_text(), flags=re.M)
+    assert listen == ["5174"]
+    assert 5174 in container_ports(services()["frontend"])
+
+
+def test_the_app_is_built_to_call_its_own_origin() -> None:
+    """VITE_API_BASE stays unset: no build arg, env, or .env file gives it a value."""
+    frontend = BUILT["frontend"].parent
+    for stage in dockerfile.parse(BUILT["frontend"]):
+        for instruction in stage.instructions:
+            assert "VITE_API_BASE" not in instruction.args, instruction
+    assert "VITE_API_BASE" not in COMPOSE.read_text()
+    assert "build" in services()["frontend"]
+    assert "args" not in services()["frontend"]["build"]
+    for env_file in frontend.glob(".env*"):
+        assert "VITE_API_BASE" not in env_file.read_text(), env_file
+    assert not environment(services()["frontend"]), "the frontend needs no settings"
+
+
+def test_the_image_copies_this_nginx_conf() -> None:
+    final = dockerfile.parse(BUILT["frontend"])[-1]
+    copies = [c.args.split() for c in final.all("COPY")]
+    assert ["frontend/nginx.conf", "/etc/nginx/conf.d/default.conf"] in copies
+
+
+# --- the configuration, run by a real nginx ------------------------------------------------
+
+
+def nginx_binary() -> str:
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
+    )
+    if binary is None:
+        pytest.fail("nginx is not installed: run `make deploy-deps`")
+    return binary
+
+
+def wrapped_config(workdir: Path, server_block: str) -> Path:
+    """The image's main config around our server block: one unprivileged process, files here."""
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        f"""
+daemon off;
+master_process off;
+pid {workdir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    client_body_temp_path {workdir}/client_body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+{server_block}
+}}
+"""
+    )
+    return conf
+
+
+def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
+    conf = wrapped_config(tmp_path, NGINX_CONF.read_text())
+    result = subprocess.run(
+        [nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@contextlib.contextmanager
+def nginx_in_front_of(upstream: str, workdir: Path) -> Iterator[str]:
+    """nginx with frontend/nginx.conf, the gateway's address swapped for `upstream`."""
+    html = workdir / "html"
+    (html / "assets").mkdir(parents=True)
+    (html / "index.html").write_text("<!doctype html><title>irisq</title><div id=root></div>")
+    (html / "assets" / "app-0123abcd.js").write_text("console.log('irisq')\n")
+    port = free_port()
+    block = (
+        NGINX_CONF.read_text()
+        .replace(GATEWAY_TARGET, upstream)
+        .replace("listen 5174;", f"listen 127.0.0.1:{port};")
+        .replace("root /usr/share/nginx/html;", f"root {html};")
+    )
+    conf = wrapped_config(workdir, block)
+    log = (workdir / "nginx.log").open("wb")
+    process = subprocess.Popen(
+        [nginx_binary(), "-p", str(workdir), "-c", str(conf)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, 10, "nginx")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def frontend_url(
+    running_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with nginx_in_front_of(running_stack.base_url, tmp_path_factory.mktemp("nginx")) as url:
+        yield url
+
+
+def test_the_app_and_its_client_side_routes_get_index_html(frontend_url: str) -> None:
+    for path in ("/", "/some/client/route"):
+        response = httpx.get(frontend_url + path, timeout=10)
+        assert response.status_code == 200
+        assert "<title>irisq</title>" in response.text
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_hashed_assets_are_cached_for_good(frontend_url: str) -> None:
+    response = httpx.get(frontend_url + "/assets/app-0123abcd.js", timeout=10)
+    assert response.status_code == 200
+    assert "immutable" in response.headers["cache-control"]
+    assert httpx.get(frontend_url + "/assets/missing.js", timeout=10).status_code == 404
+
+
+def test_api_paths_reach_the_gateway(frontend_url: str, running_stack: LocalStack) -> None:
+    with httpx.Client(base_url=frontend_url, timeout=30) as http:
+        direct = httpx.get(running_stack.base_url + "/model", timeout=10)
+        assert http.get("/model").json() == direct.json()
+        assert http.get("/health").status_code == 200
+        assert http.get("/ready").status_code == 200
+        predicted = http.post("/predict?wait=20", json={"items": [SETOSA]})
+        assert predicted.status_code == 200, predicted.text
+        assert predicted.json()["items"][0]["prediction"] == "setosa"
+        # A fresh item, so the job really goes through the queue.
+        queued = http.post("/predict", params={"mode": "async"}, json={"items": [fresh_item()]})
+        assert queued.status_code == 202, queued.text
+        assert queued.headers["location"] == f"/jobs/{queued.json()['job_id']}"
+        job_id = queued.json()["job_id"]
+        deadline = time.monotonic() + 20
+        while http.get(f"/jobs/{job_id}").json()["status"] != "done":
+            assert time.monotonic() < deadline, "job never finished"
+            time.sleep(0.1)
+        unknown = http.get("/jobs/not-a-job")
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_paths_that_only_look_like_api_paths_stay_with_the_app(frontend_url: str) -> None:
+    for path in ("/metrics", "/docs", "/models", "/jobsearch"):
+        response = httpx.get(frontend_url + path, timeout=10)
+        assert response.status_code == 200
+        assert "<title>irisq</title>" in response.text, f"{path} was proxied"
+
+
+def test_nginx_refuses_bodies_above_the_gateways_limit_as_the_gateway_would() -> None:
+    """The same limit as the gateway's, so every oversized body gets one deterministic answer."""
+    limit = re.search(r"client_max_body_size (\d+)k;", NGINX_CONF.read_text())
+    assert limit
+    assert int(limit.group(1)) * 1024 == Settings.model_fields["max_body_bytes"].default
+    assert "MAX_BODY_BYTES" not in environment(services()["gateway"])
+
+
+def _body(size: int) -> bytes:
+    """Valid JSON of exactly `size` bytes: an empty item list padded with spaces."""
+    return b'{"items": [' + b" " * (size - len(b'{"items": []}')) + b"]}"
+
+
+def test_oversized_bodies_get_a_problem_413(frontend_url: str) -> None:
+    limit = Settings.model_fields["max_body_bytes"].default
+    for _ in range(3):  # a race would show up as an occasional 502
+        response = httpx.post(
+            frontend_url + "/predict",
+            content=_body(limit + 1),
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == 413
+    at_limit = httpx.post(
+        frontend_url + "/predict",
+        content=_body(limit),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert at_limit.status_code == 422, "a body at the limit reaches the gateway's validation"
+
+
+def test_a_gateway_that_is_down_gives_a_problem_503(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with nginx_in_front_of(nobody, tmp_path) as url:
+        response = httpx.get(url + "/ready", timeout=10)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["status"] == 503
+        assert httpx.get(url + "/", timeout=10).status_code == 200, "the app still loads"

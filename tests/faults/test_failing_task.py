@@ -1,0 +1,56 @@
+"""A task that raises marks its jobs failed with a readable error: nothing stays pending."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+
+from scripts.stack import LocalStack
+from tests.integration.helpers import fresh_item, wait_for_job
+from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
+
+
+def corrupt_but_consistent_model(model_dir: Path, into: Path) -> Path:
+    """A model dir whose file is garbage yet matches its metadata's sha256.
+
+    The worker's main process checks only the checksum and starts; unpickling then fails
+    in the pool process, on every task: the failure this test needs, forced honestly.
+    """
+    shutil.copytree(model_dir, into)
+    (into / MODEL_FILE).write_bytes(b"this is not a pickle\x00" * 64)
+    metadata = json.loads((into / METADATA_FILE).read_text())
+    metadata["sha256"] = sha256_of(into / MODEL_FILE)
+    (into / METADATA_FILE).write_text(json.dumps(metadata))
+    return into
+
+
+def test_a_task_that_raises_fails_its_jobs_with_a_readable_error(
+    stack: LocalStack, model_dir: Path
+) -> None:
+    broken = corrupt_but_consistent_model(model_dir, stack.workdir / "broken-model")
+    stack.start_redis()
+    worker = stack.start_worker(MODEL_DIR=str(broken))
+    stack.start_gateway()
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        accepted = http.post("/predict?mode=async", json={"items": [fresh_item(), fresh_item()]})
+        assert accepted.status_code == 202
+        job = wait_for_job(http, accepted.json()["job_id"], timeout=20)
+        assert job["status"] == "failed"
+        assert job["error"] == "prediction failed: the model could not be loaded"
+        assert job["finished_at"] is not None and job["items"] is None
+
+        # A sync-wait request is answered at once with the job's failure, not after its wait.
+        response = http.post("/predict?wait=20", json={"items": [fresh_item()]})
+        assert response.status_code == 500
+        assert response.elapsed.total_seconds() < 10
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["detail"] == "prediction failed: the model could not be loaded"
+        assert http.get(f"/jobs/{problem['job_id']}").json()["status"] == "failed"
+
+    # The worker stays up and logs the reason for its operator.
+    assert worker.alive()
+    assert "could not load the model" in worker.log()

@@ -1,0 +1,166 @@
+"""Soak: 20,000 mixed requests from concurrent clients; no 5xx, no job lost, memory flat."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from scripts.stack import ROOT, LocalStack
+from tests.faults.procs import group_rss_kib, rss_kib
+
+REQUESTS = 20_000
+WARMUP_REQUESTS = 1_000
+CONCURRENCY = 32
+WORKERS = 2
+HOT_ITEMS = 200
+# Growth allowed between the end of the warm-up and the end of the soak, per service.
+MAX_RSS_GROWTH_KIB = 50 * 1024
+ARTIFACT = ROOT / "test-artifacts" / "soak.json"
+
+_fresh = itertools.count()
+
+
+def fresh() -> dict[str, float]:
+    """An item no request has sent before: sepal_length encodes a counter (4 decimals)."""
+    n = next(_fresh)
+    return {
+        "sepal_length": 10 + n // 10_000 + (n % 10_000) / 10_000,
+        "sepal_width": 3.1,
+        "petal_length": round(random.uniform(1, 7), 1),
+        "petal_width": round(random.uniform(0.1, 2.5), 1),
+    }
+
+
+HOT = [fresh() for _ in range(HOT_ITEMS)]
+
+
+def request_for(n: int) -> tuple[str, str, dict[str, Any]]:
+    """The n-th request of the mix: half cached, the rest uncached sync, async and batches."""
+    slot = n % 20
+    if slot < 10:
+        return "cached", "/predict", {"items": [random.choice(HOT)]}
+    if slot < 14:
+        return "uncached", "/predict", {"items": [fresh()]}
+    if slot < 17:
+        return "async", "/predict?mode=async", {"items": [fresh() for _ in range(1 + n % 5)]}
+    items = [random.choice(HOT) for _ in range(10)] + [fresh() for _ in range(10)]
+    return "batch", "/predict", {"items": items}
+
+
+@dataclass
+class Tally:
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+
+async def _client(http: httpx.AsyncClient, numbers: itertools.count[int], stop: int, t: Tally) -> None:
+    while (n := next(numbers)) < stop:
+        kind, url, body = request_for(n)
+        started = time.perf_counter()
+        try:
+            response = await http.post(url, json=body)
+        except httpx.HTTPError as exc:
+            t.errors.append(f"{kind}: {exc!r}")
+            continue
+        t.latencies.append(time.perf_counter() - started)
+        t.statuses[(kind, response.status_code)] += 1
+        if response.status_code == 202:
+            t.jobs.append(response.json()["job_id"])
+        elif response.status_code >= 500:
+            t.errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
+
+
+async def _drive(base_url: str, count: int, tally: Tally) -> float:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        numbers = itertools.count()
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(http, numbers, count, tally) for _ in range(CONCURRENCY)))
+        return time.perf_counter() - started
+
+
+async def _finished_jobs(base_url: str, job_ids: list[str], timeout: float) -> Counter[str]:
+    """Each job's final status, read with the same concurrency."""
+    outcome: Counter[str] = Counter()
+    queue = list(job_ids)
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+
+        async def reader() -> None:
+            while queue:
+                job_id = queue.pop()
+                while True:
+                    status = (await http.get(f"/jobs/{job_id}")).json()["status"]
+                    if status in ("done", "failed") or time.monotonic() > deadline:
+                        outcome[status] += 1
+                        break
+                    await asyncio.sleep(0.1)
+
+        await asyncio.gather(*(reader() for _ in range(CONCURRENCY)))
+    return outcome
+
+
+def _memory(stack: LocalStack) -> dict[str, int]:
+    gateway = next(s for s in stack.services if s.name == "gateway")
+    workers = [s for s in stack.services if s.name.startswith("worker")]
+    return {
+        "gateway_rss_kib": rss_kib(gateway.pid),
+        "workers_rss_kib": sum(group_rss_kib(w.pid) for w in workers),
+    }
+
+
+def test_soak_20000_mixed_requests_no_5xx_no_lost_job_flat_memory(stack: LocalStack) -> None:
+    stack.start_redis()
+    for _ in range(WORKERS):
+        stack.start_worker()
+    stack.start_gateway()
+    at_start = _memory(stack)
+
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        assert http.post("/predict", json={"items": HOT}).status_code == 200  # the hot set
+
+    warmup = Tally()
+    asyncio.run(_drive(stack.base_url, WARMUP_REQUESTS, warmup))
+    assert not warmup.errors, warmup.errors[:5]
+    after_warmup = _memory(stack)
+
+    tally = Tally()
+    seconds = asyncio.run(_drive(stack.base_url, REQUESTS, tally))
+    after = _memory(stack)
+    jobs = asyncio.run(_finished_jobs(stack.base_url, warmup.jobs + tally.jobs, timeout=60))
+
+    latencies = sorted(tally.latencies)
+    report = {
+        "requests": REQUESTS,
+        "concurrency": CONCURRENCY,
+        "workers": WORKERS,
+        "seconds": round(seconds, 2),
+        "requests_per_second": round(REQUESTS / seconds, 1),
+        "latency_p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "latency_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "statuses": {f"{kind} {status}": n for (kind, status), n in sorted(tally.statuses.items())},
+        "async_jobs": len(warmup.jobs) + len(tally.jobs),
+        "async_job_outcomes": dict(jobs),
+        "rss_kib": {"at_start": at_start, "after_warmup": after_warmup, "after_soak": after},
+    }
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_text(json.dumps(report, indent=2) + "\n")
+    print("\nsoak:", json.dumps(report, indent=2))
+
+    assert not tally.errors, tally.errors[:5]
+    assert sum(tally.statuses.values()) == REQUESTS
+    assert all(status < 500 for _, status in tally.statuses), tally.statuses
+    assert jobs == Counter(done=len(warmup.jobs) + len(tally.jobs)), jobs
+    for key in after:
+        growth = after[key] - after_warmup[key]
+        assert growth < MAX_RSS_GROWTH_KIB, f"{key} grew {growth} KiB during the soak"

@@ -1,0 +1,92 @@
+"""Worker metrics: every pool process counted once, served by the worker's main process."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+from celery import Celery
+
+from contract import TASK_NAME, task_job
+from scripts.stack import LocalStack, free_port, wait_until
+from tests.monitoring.helpers import scrape, start_worker_with_args, value
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+N_TASKS = 12
+TASKS_PER_CHILD = 3
+
+
+def _send(app: Celery, jobs: list[int]) -> str:
+    """One task carrying len(jobs) jobs of jobs[i] items each; returns its final state."""
+    payload = [task_job(uuid.uuid4().hex, [SETOSA] * n) for n in jobs]
+    result = app.send_task(TASK_NAME, args=[payload])
+    result.get(timeout=30, propagate=False)
+    return str(result.state)
+
+
+def test_every_task_is_counted_once_across_pool_processes_that_come_and_go(
+    stack: LocalStack, model_dir: Path, tmp_path: Path
+) -> None:
+    stack.start_redis()
+    port = free_port()
+    files = tmp_path / "metric-files"
+    # Two children, each replaced after a few tasks: the dead ones' counts must still be served.
+    worker = start_worker_with_args(
+        stack,
+        "churn",
+        [f"--max-tasks-per-child={TASKS_PER_CHILD}"],
+        WORKER_CONCURRENCY="2",
+        WORKER_METRICS_PORT=str(port),
+        PROMETHEUS_MULTIPROC_DIR=str(files),
+    )
+    shapes = [[1 + i % 4] * (1 + i % 3) for i in range(N_TASKS)]
+    app = Celery("irisq-test", broker=stack.redis_url, backend=stack.redis_url)
+    try:
+        states = [_send(app, shape) for shape in shapes]
+        # Three values where the task wants four: the worker's own validation fails the task.
+        bad = app.send_task(TASK_NAME, args=[[task_job("bad", [[1.0, 2.0, 3.0]])]])
+        bad.get(timeout=30, propagate=False)
+        assert bad.state == "FAILURE"
+    finally:
+        app.close()
+    assert states == ["SUCCESS"] * N_TASKS
+
+    url = f"http://127.0.0.1:{port}/metrics"
+    # The counters move just after the result is stored: wait for them, then check exactly.
+    wait_until(lambda: value(scrape(url), "irisq_worker_tasks_total") >= N_TASKS + 1, 10, "counts")
+    samples = scrape(url)
+    assert value(samples, "irisq_worker_tasks_total", outcome="success") == N_TASKS
+    assert value(samples, "irisq_worker_tasks_total", outcome="failure") == 1
+    assert value(samples, "irisq_worker_jobs_per_task_count") == N_TASKS
+    assert value(samples, "irisq_worker_jobs_per_task_sum") == sum(len(s) for s in shapes)
+    assert value(samples, "irisq_worker_items_per_task_sum") == sum(sum(s) for s in shapes)
+    assert value(samples, "irisq_worker_inference_seconds_count") == N_TASKS
+    assert value(samples, "irisq_worker_inference_seconds_sum") > 0
+    version = json.loads((model_dir / "model_metadata.json").read_text())["version"]
+    info = {
+        dict(ls)["version"]: v for (n, ls), v in samples.items() if n == "irisq_worker_model_info"
+    }
+    assert info == {version: 1.0}
+
+    # The tasks really ran in more processes than the pool has at once.
+    children = set(re.findall(r"(ForkPoolWorker-\d+) irisq\.task task=", worker.log()))
+    assert len(children) > 2, children
+
+    # A restarted worker with the same directory starts from zero, not from its predecessor.
+    stack.stop(worker)
+    start_worker_with_args(
+        stack, "restarted", [], WORKER_METRICS_PORT=str(port), PROMETHEUS_MULTIPROC_DIR=str(files)
+    )
+    wait_until(lambda: value(scrape(url), "irisq_worker_model_info") == 1, 10, "model info")
+    samples = scrape(url)
+    assert value(samples, "irisq_worker_tasks_total") == 0
+    assert value(samples, "irisq_worker_jobs_per_task_count") == 0
+
+
+def test_port_zero_serves_no_metrics(stack: LocalStack) -> None:
+    stack.start_redis()
+    worker = stack.start_worker(WORKER_METRICS_PORT="0")
+    assert "metrics on http" not in worker.log()
+    assert worker.alive()

@@ -1,0 +1,182 @@
+"""Prometheus metrics of a worker: counted in every pool process, served by the main one.
+
+Celery's prefork children are separate processes, so in `python -m worker` their values live
+in prometheus_client's multiprocess files (see worker.metrics_dir) and the main process
+serves the sum of all of them on WORKER_METRICS_HOST:WORKER_METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from celery.signals import (
+    task_failure,
+    task_success,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from contract import ModelMetadata
+from worker.metrics_dir import ENV_VAR
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("irisq.metrics")
+
+# Served as is only without a multiprocess directory (solo pool, in-process tests); with one,
+# every process writes its values to files and the served registry reads them all.
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+INFERENCE_SECONDS = Histogram(
+    "irisq_worker_inference_seconds",
+    "Time the model took to predict all items of one task",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+    registry=REGISTRY,
+)
+ITEMS_PER_TASK = Histogram(
+    "irisq_worker_items_per_task",
+    "Items predicted in one task (all its jobs together)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+    registry=REGISTRY,
+)
+JOBS_PER_TASK = Histogram(
+    "irisq_worker_jobs_per_task",
+    "Jobs carried by one task (the gateway coalesces concurrent requests)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+TASKS = Counter(
+    "irisq_worker_tasks",
+    "Tasks finished by this worker, by outcome (success or failure)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+# 1 per model version loaded by a live pool process. "livemax": a process marked dead takes
+# its version with it, so a retrained model does not leave the old version showing.
+MODEL_INFO = Gauge(
+    "irisq_worker_model_info",
+    "Model loaded by the worker's pool processes (value 1), labelled with its version",
+    ["name", "version"],
+    multiprocess_mode="livemax",
+    registry=REGISTRY,
+)
+
+# Both outcomes exist from the start, so rates and ratios have a series before any failure.
+for _outcome in ("success", "failure"):
+    TASKS.labels(_outcome)
+
+
+def observe_task_size(jobs: int, items: int) -> None:
+    JOBS_PER_TASK.observe(jobs)
+    ITEMS_PER_TASK.observe(items)
+
+
+def record_model(metadata: ModelMetadata) -> None:
+    MODEL_INFO.labels(metadata.name, metadata.version).set(1)
+
+
+def _count_success(**_: Any) -> None:
+    TASKS.labels("success").inc()
+
+
+def _count_failure(**_: Any) -> None:
+    # Sent in the child for an exception, in the main process for a time limit; both count.
+    TASKS.labels("failure").inc()
+
+
+def _forget_child(pid: int | None = None, **_: Any) -> None:
+    """A pool child leaving: its live gauges (the model info) go with it; counts stay."""
+    if os.environ.get(ENV_VAR):
+        mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+
+
+class _LiveProcessesCollector:
+    """The multiprocess files' sum, after forgetting processes that died without notice.
+
+    A child killed by SIGKILL or the OOM killer never runs its shutdown hook; its live gauges
+    would otherwise stay forever.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Metric]:
+        for path in self.directory.glob("gauge_live*_*.db"):
+            pid = int(path.stem.rsplit("_", 1)[-1])
+            if not _alive(pid):
+                mark_process_dead(pid, str(self.directory))  # type: ignore[no-untyped-call]
+        metrics: Iterable[Metric] = self.files.collect()  # type: ignore[no-untyped-call]
+        return metrics
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def served_registry() -> CollectorRegistry:
+    directory = os.environ.get(ENV_VAR)
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()
+    registry.register(_LiveProcessesCollector(Path(directory)))
+    return registry
+
+
+class _Server:
+    server: Any = None
+
+
+def _serve(sender: Any = None, **_: Any) -> None:
+    """Serve from the main process, after the pool forked: children never hold the socket."""
+    settings: WorkerSettings = sender.app.conf.irisq_settings
+    if settings.worker_metrics_port == 0:
+        return
+    if not os.environ.get(ENV_VAR):
+        log.warning("no %s: only this process's own values are served", ENV_VAR)
+    try:
+        _Server.server, _thread = start_http_server(
+            settings.worker_metrics_port, settings.worker_metrics_host, served_registry()
+        )
+    except OSError as exc:
+        # The worker still serves predictions; its monitoring shows it down, which it says.
+        log.error(
+            "cannot serve metrics on %s:%d: %s",
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            exc,
+        )
+        return
+    log.info(
+        "metrics on http://%s:%d/metrics",
+        settings.worker_metrics_host,
+        settings.worker_metrics_port,
+    )
+
+
+def _stop_serving(**_: Any) -> None:
+    if _Server.server is not None:
+        _Server.server.shutdown()
+        _Server.server.server_close()
+        _Server.server = None
+
+
+# Celery keeps weak references: these module-level functions live as long as the module.
+task_success.connect(_count_success)
+task_failure.connect(_count_failure)
+worker_process_shutdown.connect(_forget_child)
+worker_ready.connect(_serve)
+worker_shutdown.connect(_stop_serving)
