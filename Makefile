@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+EXPORTER_VENV ?= .venv-exporter
 
 .PHONY: run test lint typecheck bench train clean system-deps deploy-deps
 
@@ -34,7 +35,7 @@ deploy-deps: $(VENV)/.installed
 	fi
 	@test -x $(VENV)/bin/hadolint && test -x $(VENV)/bin/check-jsonschema || $(VENV)/bin/pip install -q -e '.[dev]'
 
-run: $(VENV)/.installed system-deps frontend-build
+run: $(VENV)/.installed system-deps frontend-build $(EXPORTER_VENV)/.installed
 	$(PY) -m scripts.run_local
 
 train: $(VENV)/.installed
@@ -47,8 +48,25 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-test: $(VENV)/.installed system-deps browser-deps deploy-deps frontend-build lint typecheck frontend-test
+test: $(VENV)/.installed system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test
 	$(PY) -m pytest -p no:cacheprovider
+
+# --- monitoring (monitoring/, scripts/monitoring.py, tests/monitoring) ----------------------
+# danihodovic's Celery exporter pins redis<6 and installs a top-level package named `src`:
+# it gets a virtualenv of its own. prometheus and promtool come from Debian's package.
+
+.PHONY: monitoring-deps
+
+$(EXPORTER_VENV)/.installed:
+	$(PYTHON) -m venv $(EXPORTER_VENV)
+	$(EXPORTER_VENV)/bin/pip install -q prometheus-exporter-celery==0.11.2 "celery[redis]==5.5.3"
+	touch $@
+
+monitoring-deps: $(EXPORTER_VENV)/.installed
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "Please install prometheus (e.g. sudo apt-get install prometheus)"; exit 1; fi; \
+	fi
 
 # The benchmark: starts its own local stack and the bare reference endpoint, drives them with
 # wrk and writes docs/performance.md. Slow on purpose; not part of `make test`.

@@ -51,6 +51,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us_per_request: dict[str, float]
 
     @property
     def rps(self) -> float:
@@ -75,11 +76,38 @@ def run_wrk(url: str, scenario: Scenario, concurrency: int, seconds: int) -> dic
     return figures
 
 
-def measure(url: str, name: str, concurrency: int, seconds: int, workers: int) -> Result:
+def cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by every live process of a process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp; fields[11:13] are utime, stime
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measure(
+    url: str,
+    name: str,
+    concurrency: int,
+    seconds: int,
+    workers: int,
+    components: dict[str, int] | None = None,
+) -> Result:
+    """Run one scenario; `components` maps a part's name to its process group for CPU use."""
     scenario = SCENARIOS[name]
+    groups = components or {}
+    before = {part: cpu_seconds(pgid) for part, pgid in groups.items()}
     f = run_wrk(url, scenario, concurrency, seconds)
+    cpu = {part: cpu_seconds(pgid) - before[part] for part, pgid in groups.items()}
     items = f["items"] if name != "bare" else f["requests"] * scenario.items
+    requests = max(f["requests"], 1)
     return Result(
+        cpu_us_per_request={part: 1e6 * s / requests for part, s in cpu.items()},
         scenario=name,
         concurrency=concurrency,
         workers=workers,
@@ -105,17 +133,24 @@ def start_bare(workdir: Path) -> tuple[Service, str]:
     return service, url
 
 
+PARTS = ("gateway", "workers", "redis")
+
+
 def format_row(r: Result, bare: dict[int, Result]) -> str:
     ratio = r.rps / bare[r.concurrency].rps if r.concurrency in bare else float("nan")
+    cpu = " | ".join(
+        f"{r.cpu_us_per_request[p]:.0f}" if p in r.cpu_us_per_request else "-" for p in PARTS
+    )
     return (
         f"| {r.scenario} | {r.concurrency} | {r.workers} | {r.rps:,.0f} | {r.items_per_s:,.0f} "
-        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {ratio:.2f} |"
+        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {ratio:.2f} | {cpu} |"
     )
 
 
 HEADER = (
-    "| scenario | conc. | workers | req/s | items/s | p50 ms | p99 ms | errors | ratio to bare |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| scenario | conc. | workers | req/s | items/s | p50 ms | p99 ms | errors | ratio to bare "
+    "| CPU µs/req gateway | workers | redis |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -131,6 +166,45 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.platform()}, Python {python}"
 
 
+class BenchStack:
+    """The local stack as the benchmark runs it: Redis, N workers, the gateway, warmed up."""
+
+    def __init__(self, workdir: Path, pool: str) -> None:
+        self.stack = LocalStack(workdir=workdir)
+        self.pool = pool
+        self.workers: list[Service] = []
+
+    def start(self, workers: int) -> str:
+        self.stack.stop_all()
+        self.stack.start_redis()
+        self.stack.train_if_missing()
+        self.workers = [self.stack.start_worker(WORKER_POOL=self.pool) for _ in range(workers)]
+        self.stack.start_gateway(MAX_TASKS_IN_FLIGHT=str(workers), LOG_LEVEL="WARNING")
+        wait_until(lambda: http_ok(f"{self.stack.base_url}/ready"), 30, "ready")
+        # Warm up: the model version known, the cached scenario's entry present.
+        run_wrk(self.stack.base_url, SCENARIOS["cached"], 4, 1)
+        return self.stack.base_url
+
+    def components(self) -> dict[str, int]:
+        parts = {f"worker{i}": w.pid for i, w in enumerate(self.workers)}
+        assert self.stack.redis_server is not None
+        gateway = next(s for s in self.stack.services if s.name == "gateway")
+        return {"gateway": gateway.pid, "redis": self.stack.redis_server.pid, **parts}
+
+    def stop(self) -> None:
+        self.stack.stop_all()
+
+
+def merge_workers(result: Result) -> Result:
+    """Sum the workers' CPU into one `workers` figure."""
+    cpu = {k: v for k, v in result.cpu_us_per_request.items() if not k.startswith("worker")}
+    workers = [v for k, v in result.cpu_us_per_request.items() if k.startswith("worker")]
+    if workers:
+        cpu["workers"] = sum(workers)
+    result.cpu_us_per_request = cpu
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="benchmark a running gateway instead of starting one")
@@ -140,6 +214,7 @@ def main() -> None:
         "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100"]
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     parser.add_argument(
         "--scaling",
         type=int,
@@ -153,44 +228,33 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="irisq-bench-"))
-    stack = LocalStack(workdir=workdir)
+    bench = BenchStack(workdir, args.pool)
     bare_service, bare_url = start_bare(workdir)
     results: list[Result] = []
     scaling: list[Result] = []
     try:
-
-        def start_stack(workers: int) -> str:
-            stack.stop_all()
-            stack.start_redis()
-            stack.train_if_missing()
-            for _ in range(workers):
-                stack.start_worker()
-            stack.start_gateway(MAX_TASKS_IN_FLIGHT=str(workers), LOG_LEVEL="WARNING")
-            # Warm up: the model announced, the cache entry of the cached scenario present.
-            wait_until(lambda: http_ok(f"{stack.base_url}/ready"), 30, "ready")
-            run_wrk(stack.base_url, SCENARIOS["cached"], 4, 1)
-            return stack.base_url
-
-        url = args.url or start_stack(args.workers)
+        url = args.url or bench.start(args.workers)
+        parts = {} if args.url else bench.components()
         bare: dict[int, Result] = {}
         print(HEADER, flush=True)
         for c in args.concurrency:
-            bare[c] = measure(bare_url, "bare", c, args.seconds, 0)
+            bare[c] = measure(bare_url, "bare", c, args.seconds, 0, {"gateway": bare_service.pid})
             print(format_row(bare[c], bare), flush=True)
             results.append(bare[c])
             for name in args.scenarios:
-                r = measure(url, name, c, args.seconds, args.workers)
+                r = merge_workers(measure(url, name, c, args.seconds, args.workers, parts))
                 print(format_row(r, bare), flush=True)
                 results.append(r)
         if not args.url:
             for workers in args.scaling:
-                url = start_stack(workers)
+                url = bench.start(workers)
                 for name in ("uncached", "batch100"):
-                    r = measure(url, name, 64, args.seconds, workers)
+                    r = measure(url, name, 64, args.seconds, workers, bench.components())
+                    r = merge_workers(r)
                     print(format_row(r, bare), flush=True)
                     scaling.append(r)
     finally:
-        stack.stop_all()
+        bench.stop()
         bare_service.stop()
 
     command = " ".join(["make bench" if not sys.argv[1:] else "python -m bench.run", *sys.argv[1:]])
@@ -200,8 +264,9 @@ def main() -> None:
         f"- When: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- Command: `{command}`",
         f"- Machine: {machine()}; wrk (1 thread), gateway, Redis and workers on the same box",
-        f"- Each scenario runs {args.seconds} s; `ratio` is req/s over the bare endpoint's at "
-        "the same concurrency, in the same run.",
+        f"- Worker pool: {args.pool}, one process per worker; each scenario runs {args.seconds} s;"
+        " `ratio` is req/s over the bare endpoint's at the same concurrency, in the same run;"
+        " CPU µs/req is the CPU time each part used during the scenario over the requests made.",
         "",
         HEADER,
         *[format_row(r, bare) for r in results],

@@ -1,4 +1,9 @@
-"""Refuses oversized request bodies before they are read whole."""
+"""Refuses oversized request bodies before they are read whole.
+
+FastAPI's own `max_body_size` (Starlette's RequestBodyLimitMiddleware) replaces any response
+to an oversized request with a plain-text 413; ours answers a problem document like every
+other error.
+"""
 
 from __future__ import annotations
 

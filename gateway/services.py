@@ -55,7 +55,7 @@ class Services:
             metrics=metrics,
             redis=redis,
             celery=celery,
-            cache=PredictionCache(redis),
+            cache=PredictionCache(redis, settings.job_ttl_seconds),
             jobs=JobStore(redis, settings.job_ttl_seconds),
             model=model,
             dispatcher=dispatcher,

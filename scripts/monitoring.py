@@ -26,16 +26,16 @@ ALERT_RULES = MONITORING / "prometheus" / "alerts.yml"
 # it lives in a virtualenv of its own (`make monitoring-deps`).
 EXPORTER_PYTHON = Path(os.environ.get("EXPORTER_PYTHON", ROOT / ".venv-exporter/bin/python"))
 
-# Worker churn: a worker silent this long is down (heartbeats come every 2 s); its series go
-# after EXPORTER_PURGE_SECONDS so scaled-away replicas do not pile up. Tasks are sent by any
-# number of gateways: one "generic" host label keeps that series count flat.
-EXPORTER_WORKER_TIMEOUT = 30
-EXPORTER_PURGE_SECONDS = 600
+# The exporter's options, the same as compose.yaml's (tests/monitoring checks it). Worker
+# churn: a worker silent for 30 s is down (heartbeats come every 2 s) and its series go after
+# 10 min, so scaled-away replicas do not pile up; tasks are sent by any number of gateways,
+# so one "generic" host label keeps that series count flat; a Redis restart is retried.
 EXPORTER_FLAGS = [
     "--queues=celery",
-    f"--worker-timeout={EXPORTER_WORKER_TIMEOUT}",
-    f"--purge-offline-worker-metrics={EXPORTER_PURGE_SECONDS}",
+    "--worker-timeout=30",
+    "--purge-offline-worker-metrics=600",
     "--generic-hostname-task-sent-metric",
+    "--retry-interval=5",
 ]
 
 

@@ -15,7 +15,11 @@ from types import FrameType
 from gateway.settings import Settings
 from scripts.frontend import DEFAULT_PORT as FRONTEND_PORT
 from scripts.frontend import frontend_built, start_frontend
+from scripts.monitoring import start_exporter, start_prometheus
 from scripts.stack import ROOT, LocalStack, redis_answers
+
+EXPORTER_PORT = 9808
+PROMETHEUS_PORT = 9090
 
 log = logging.getLogger("irisq.run")
 
@@ -54,6 +58,18 @@ def main() -> None:
         for _ in range(args.workers):
             stack.start_worker()
         stack.start_gateway()
+        start_exporter(stack, EXPORTER_PORT)
+        monitoring = "".join(
+            f"  {s.name:9} http://127.0.0.1:{s.env['WORKER_METRICS_PORT']}/metrics\n"
+            for s in stack.services
+            if s.name.startswith("worker")
+        )
+        monitoring += f"  exporter  http://127.0.0.1:{EXPORTER_PORT}/metrics\n"
+        if shutil.which("prometheus"):
+            start_prometheus(stack, PROMETHEUS_PORT, EXPORTER_PORT)
+            monitoring += f"  Prometheus http://127.0.0.1:{PROMETHEUS_PORT}\n"
+        else:
+            monitoring += "  Prometheus not installed (apt-get install prometheus)\n"
         ui = "  UI        not built: make frontend-build\n"
         if frontend_built():
             start_frontend(stack, FRONTEND_PORT)
@@ -64,6 +80,7 @@ def main() -> None:
             f"  API       {stack.base_url}\n"
             f"  API docs  {stack.base_url}/docs\n"
             f"  metrics   {stack.base_url}/metrics\n"
+            f"{monitoring}"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -193,7 +193,10 @@ class LocalStack:
     def start_worker(self, wait_ready: bool = True, **env: str) -> Service:
         self._worker_count += 1
         name = f"worker{self._worker_count}"
-        env.setdefault("WORKER_NAME", f"{name}-{os.getpid()}@%h")
+        # The exporter labels workers by the part after "@": make it unique per worker, as the
+        # container host name is per replica. Each worker serves its metrics on a port of its own.
+        env.setdefault("WORKER_NAME", f"irisq@{name}-{os.getpid()}")
+        env.setdefault("WORKER_METRICS_PORT", str(free_port()))
         worker = self._service(name, command("worker"), **env)
         if wait_ready:
             wait_until(lambda: "ready." in worker.log() or not worker.alive(), 30, f"{name}")

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
     responses={404: {"description": "Unknown or expired job", "content": {PROBLEM_JSON: {}}}},
 )
 async def get_job(
-    services: ServicesDep, job_id: str = Path(max_length=64, description="The id from /predict")
+    # No length or pattern here: any id that is not ours is simply unknown (404), and the
+    # job store never lets such an id reach Redis.
+    services: ServicesDep,
+    job_id: str = Path(description="The id from /predict"),
 ) -> Response:
     view = await services.jobs.get(job_id)
     if view is None:

@@ -18,6 +18,7 @@ from contract import (
     PredictionRequest,
     PredictionResponse,
     canonical_values,
+    job_key,
 )
 from gateway.errors import PROBLEM_JSON, ProblemError
 from gateway.jobs import merge_items
@@ -110,7 +111,15 @@ async def predict(
         )
     values = [canonical_values(item.values()) for item in body.items]
     version = services.model.version
-    cached = await services.cache.lookup(values, version)
+    job_id = uuid.uuid4().hex
+    if version is None:
+        # No worker has announced a model yet: nothing can be cached, everything is a job.
+        cached: list[bytes | None] = [None] * len(values)
+        await services.jobs.create(job_id, cached, time.time())
+    else:
+        cached = await services.cache.lookup_or_open_job(
+            values, version, job_key(job_id), time.time()
+        )
     misses = [values[i] for i, entry in enumerate(cached) if entry is None]
     metrics.cache_hits.inc(len(values) - len(misses))
     metrics.cache_misses.inc(len(misses))
@@ -118,8 +127,6 @@ async def predict(
         return _done(services, None, version, merge_items(cached, []))
 
     is_async = wants_async(mode, prefer)
-    job_id = uuid.uuid4().hex
-    await services.jobs.create(job_id, cached, time.time())
     metrics.jobs_submitted.labels("async" if is_async else "sync").inc()
     if is_async:
         services.dispatcher.submit(job_id, misses)

@@ -16,7 +16,7 @@ class Instruction:
     line: int
 
     def exec_form(self) -> list[str]:
-        """The instruction's command as argv (JSON form, or the shell form split)."""
+        """The instruction's command as argv: the JSON form as written, the shell form via sh -c."""
         text = self.args
         if self.keyword == "HEALTHCHECK":
             text = healthcheck_command_text(text)

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import httpx
 
 from scripts.stack import LocalStack
+from tests.faults.models import corrupt_but_consistent_model
 from tests.integration.helpers import fresh_item, wait_for_job
-from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
-
-
-def corrupt_but_consistent_model(model_dir: Path, into: Path) -> Path:
-    """A model dir whose file is garbage yet matches its metadata's sha256.
-
-    The worker's main process checks only the checksum and starts; unpickling then fails
-    in the pool process, on every task: the failure this test needs, forced honestly.
-    """
-    shutil.copytree(model_dir, into)
-    (into / MODEL_FILE).write_bytes(b"this is not a pickle\x00" * 64)
-    metadata = json.loads((into / METADATA_FILE).read_text())
-    metadata["sha256"] = sha256_of(into / MODEL_FILE)
-    (into / METADATA_FILE).write_text(json.dumps(metadata))
-    return into
 
 
 def test_a_task_that_raises_fails_its_jobs_with_a_readable_error(
@@ -40,7 +24,8 @@ def test_a_task_that_raises_fails_its_jobs_with_a_readable_error(
         job = wait_for_job(http, accepted.json()["job_id"], timeout=20)
         assert job["status"] == "failed"
         assert job["error"] == "prediction failed: the model could not be loaded"
-        assert job["finished_at"] is not None and job["items"] is None
+        assert job["finished_at"] is not None
+        assert job["items"] is None
 
         # A sync-wait request is answered at once with the job's failure, not after its wait.
         response = http.post("/predict?wait=20", json={"items": [fresh_item()]})

@@ -27,7 +27,8 @@ def test_gateway_killed_while_its_jobs_run_then_restarted_serves_their_results(
             stack.start_gateway()
             for job_id in [task.tiny_job, *task.job_ids]:
                 job = wait_for_job(http, job_id, timeout=60)
-                assert job["status"] == "done" and job["items"], job
+                assert job["status"] == "done", job
+                assert job["items"], job
         finally:
             task.close()
 
@@ -40,7 +41,9 @@ def test_gateway_stopped_right_after_accepting_jobs_loses_none(stack: LocalStack
     def send(_: int) -> str:
         with httpx.Client(base_url=stack.base_url, timeout=30) as own:
             items = [fresh_item() for _ in range(50)]
-            response = own.post("/predict", json={"items": items}, headers={"Prefer": "respond-async"})
+            response = own.post(
+                "/predict", json={"items": items}, headers={"Prefer": "respond-async"}
+            )
             assert response.status_code == 202
             job_id: str = response.json()["job_id"]
             return job_id
@@ -55,7 +58,8 @@ def test_gateway_stopped_right_after_accepting_jobs_loses_none(stack: LocalStack
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         for job_id in job_ids:
             job = wait_for_job(http, job_id, timeout=30)
-            assert job["status"] == "done" and len(job["items"]) == 50, job
+            assert job["status"] == "done", job
+            assert len(job["items"]) == 50
 
 
 def test_gateway_stopped_while_jobs_gather_sends_them_before_exiting(stack: LocalStack) -> None:

@@ -22,14 +22,17 @@ def test_async_jobs_sent_without_workers_complete_once_one_starts(stack: LocalSt
         batches.append([SETOSA, fresh_item(), SETOSA])
         job_ids = []
         for items in batches:
-            response = http.post("/predict", json={"items": items}, headers={"Prefer": "respond-async"})
+            response = http.post(
+                "/predict", json={"items": items}, headers={"Prefer": "respond-async"}
+            )
             assert response.status_code == 202
             job_ids.append(response.json()["job_id"])
 
         time.sleep(1.0)  # nothing serves them, and nothing drops them either
         for job_id in job_ids:
             job = http.get(f"/jobs/{job_id}").json()
-            assert job["status"] == "queued" and job["started_at"] is None
+            assert job["status"] == "queued"
+            assert job["started_at"] is None
 
         stack.start_worker()
         for job_id, items in zip(job_ids, batches, strict=True):

@@ -19,6 +19,7 @@ from tests.faults.procs import group_rss_kib, rss_kib
 REQUESTS = 20_000
 WARMUP_REQUESTS = 1_000
 CONCURRENCY = 32
+CLIENTS = 8
 WORKERS = 2
 HOT_ITEMS = 200
 # Growth allowed between the end of the warm-up and the end of the soak, per service.
@@ -63,7 +64,9 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
 
 
-async def _client(http: httpx.AsyncClient, numbers: itertools.count[int], stop: int, t: Tally) -> None:
+async def _client(
+    http: httpx.AsyncClient, numbers: itertools.count[int], stop: int, t: Tally
+) -> None:
     while (n := next(numbers)) < stop:
         kind, url, body = request_for(n)
         started = time.perf_counter()
@@ -81,19 +84,30 @@ async def _client(http: httpx.AsyncClient, numbers: itertools.count[int], stop: 
 
 
 async def _drive(base_url: str, count: int, tally: Tally) -> float:
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
-        numbers = itertools.count()
-        started = time.perf_counter()
-        await asyncio.gather(*(_client(http, numbers, count, tally) for _ in range(CONCURRENCY)))
+    # Several small clients: one httpx pool shared by 32 tasks spends more time scanning
+    # its connections than sending (~300 req/s); 8 pools of 4 send ~3x as fast.
+    per_client = CONCURRENCY // CLIENTS
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    clients = [
+        httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) for _ in range(CLIENTS)
+    ]
+    numbers = itertools.count()
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(
+            *(_client(http, numbers, count, tally) for http in clients for _ in range(per_client))
+        )
         return time.perf_counter() - started
+    finally:
+        for http in clients:
+            await http.aclose()
 
 
-async def _finished_jobs(base_url: str, job_ids: list[str], timeout: float) -> Counter[str]:
+async def _finished_jobs(base_url: str, job_ids: list[str], seconds: float) -> Counter[str]:
     """Each job's final status, read with the same concurrency."""
     outcome: Counter[str] = Counter()
     queue = list(job_ids)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
 
         async def reader() -> None:
@@ -137,7 +151,7 @@ def test_soak_20000_mixed_requests_no_5xx_no_lost_job_flat_memory(stack: LocalSt
     tally = Tally()
     seconds = asyncio.run(_drive(stack.base_url, REQUESTS, tally))
     after = _memory(stack)
-    jobs = asyncio.run(_finished_jobs(stack.base_url, warmup.jobs + tally.jobs, timeout=60))
+    jobs = asyncio.run(_finished_jobs(stack.base_url, warmup.jobs + tally.jobs, seconds=60))
 
     latencies = sorted(tally.latencies)
     report = {

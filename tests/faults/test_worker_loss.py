@@ -74,7 +74,8 @@ def test_sigkill_of_the_pool_process_mid_task_requeues_it_at_once(
     assert worker.alive()
     assert "WorkerLostError" in worker.log()
     succeeded = _succeeded(worker)
-    assert len(succeeded) == 2 and set(succeeded.values()) == {1}, succeeded
+    assert len(succeeded) == 2, succeeded
+    assert set(succeeded.values()) == {1}, succeeded
 
 
 def test_sigkill_of_a_whole_worker_mid_task_redelivers_after_the_visibility_timeout(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -78,6 +79,11 @@ def _broken_model(model_dir: Path, target: Path) -> Path:
     return target
 
 
+def _node_name(name: str) -> str:
+    # The exporter labels workers by the part after "@" (the host in compose): one each here.
+    return f"irisq@{name}-{os.getpid()}"
+
+
 def _send_traffic(http: httpx.Client, traffic: Traffic) -> None:
     def predict(items: list[dict[str, float]], **kwargs: Any) -> httpx.Response:
         return traffic.record(PREDICT, http.post(PREDICT, json={"items": items}, **kwargs))
@@ -127,6 +133,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
         broken = stack.start_worker(
             MODEL_DIR=str(_broken_model(model_dir, workdir / "broken-model")),
             WORKER_METRICS_PORT=str(free_port()),
+            WORKER_NAME=_node_name("broken"),
         )
         stack.start_gateway()
         start_prometheus(
@@ -147,8 +154,12 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
             wait_until(lambda: prometheus.value(failures) == 1, 15, "the failure in Prometheus")
             stack.stop(broken)
 
-            for _ in range(2):
-                stack.start_worker(wait_ready=False, WORKER_METRICS_PORT=str(free_port()))
+            for n in range(2):
+                stack.start_worker(
+                    wait_ready=False,
+                    WORKER_METRICS_PORT=str(free_port()),
+                    WORKER_NAME=_node_name(f"good{n}"),
+                )
             workers = [s for s in stack.services if s.name.startswith("worker")]
             wait_until(lambda: all("ready." in w.log() for w in workers), 30, "two workers")
             write_worker_targets(stack)
@@ -292,5 +303,17 @@ def test_workers_are_discovered_and_report_the_model_version(observed: Observed)
     prom = observed.prometheus
     up = {t["scrapeUrl"]: t["health"] for t in prom.targets() if t["labels"]["job"] == "worker"}
     assert list(up.values()) == ["up", "up"], up
+    # The exporter saw the broken worker leave and the two others arrive.
+    assert eventually(lambda: prom.value("sum(celery_worker_up)"), 2) == 2
+    assert prom.value("count(celery_worker_up == 0)") == 1
     versions = {s["metric"]["version"] for s in prom.query("irisq_worker_model_info == 1")}
     assert versions == {observed.model_version}
+
+
+def test_the_dashboard_picture_is_drawn_from_prometheus(observed: Observed, tmp_path: Path) -> None:
+    from scripts.plot_dashboard import plot
+
+    end = time.time()
+    out = plot(observed.prometheus, end - 120, end, tmp_path / "dashboard.png", RATE_WINDOW, 2)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 50_000

@@ -1,0 +1,73 @@
+"""HTTP/1.1 by hand, for what a polite client won't do: announce 10 MB and send none of it."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+
+
+def _read_response(sock: socket.socket, deadline: float) -> tuple[int, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(head.split(b" ")[1]), body
+
+
+def headers_only(
+    port: int, path: str, content_length: int, timeout: float = 5
+) -> tuple[int, bytes]:
+    """POST that announces `content_length` bytes of JSON and sends none: an answer comes
+    only if the server decides from the headers alone."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {content_length}\r\n\r\n".encode()
+        )
+        return _read_response(sock, deadline)
+
+
+def chunked(
+    port: int, path: str, body: bytes, chunk_size: int = 65536, timeout: float = 10
+) -> tuple[int, bytes, int]:
+    """POST `body` with chunked transfer encoding (no length up front), stopping as soon as
+    the server answers. Returns status, response body and the bytes sent before the answer."""
+    deadline = time.monotonic() + timeout
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        for start in range(0, len(body), chunk_size):
+            # A short pause per chunk lets an answer arrive before the next one is sent, so
+            # `sent` measures what the server took, not what the kernel buffered.
+            if select.select([sock], [], [], 0.05)[0]:
+                break  # the server has answered (or closed): stop sending
+            piece = body[start : start + chunk_size]
+            try:
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            except (TimeoutError, BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(piece)
+        else:
+            sock.sendall(b"0\r\n\r\n")
+        status, answer = _read_response(sock, deadline)
+        return status, answer, sent
