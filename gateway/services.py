@@ -69,7 +69,7 @@ class Services:
         await self.redis.connection_pool.disconnect()
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

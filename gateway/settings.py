@@ -27,7 +27,6 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = 2.0
     cache_ttl_seconds: int = Field(default=3600, gt=0)
     predict_wait_seconds: float = Field(default=10.0, ge=0, le=60)
-    max_wait_seconds: float = 60.0
     max_items: int = Field(default=1000, ge=1)
     # Request bodies above this are refused before they are read whole (~120 bytes an item).
     max_body_bytes: int = Field(default=512 * 1024, ge=1024)

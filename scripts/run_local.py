@@ -41,9 +41,15 @@ def main() -> None:
     )
 
     def stop(signum: int, _: FrameType | None) -> None:
+        # Once: a second signal (Ctrl-C twice, or a wrapper forwarding it) must not cut the
+        # clean-up short and leave services running.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise KeyboardInterrupt
 
+    # Installed for SIGINT too: a shell starting us in the background would have it ignored.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         stack.train_if_missing()
         if redis_answers(settings.redis_dsn):

@@ -16,7 +16,7 @@ import redis
 from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
-from contract import MODEL_KEY, ModelMetadata
+from contract import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
 from worker import metrics, runtime
 from worker.model import ModelIntegrityError, verify_checksum
 from worker.settings import WorkerSettings
@@ -50,8 +50,10 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
         result_expires=settings.result_expires_seconds,
-        # Job results live in our own job records; Celery's result is only the outcome.
-        task_ignore_result=False,
+        # Job results live in our own job records: storing Celery's copy too cost a Redis
+        # round trip per task (docs/performance.md). The result store stays configured, with
+        # an expiry, for any task that does want one.
+        task_ignore_result=True,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -93,7 +95,7 @@ class _ModelAnnouncer:
     """Keeps `irisq:model` alive while a worker runs: the gateway's readiness needs it."""
 
     every_seconds = 10.0
-    ttl_seconds = 60
+    ttl_seconds = MODEL_TTL_SECONDS
 
     def __init__(self) -> None:
         self.metadata: ModelMetadata | None = None

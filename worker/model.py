@@ -18,6 +18,7 @@ from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
 log = logging.getLogger("irisq.model")
 
 FloatArray = npt.NDArray[np.float64]
+FLAT_FOREST_MAX_ROWS = 800
 
 
 class ModelIntegrityError(RuntimeError):
@@ -95,7 +96,12 @@ class LoadedModel:
     flat: FlatForest
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
-        return self.flat.predict_proba(x)
+        # The flat walk costs ~8 µs a row, scikit-learn ~4.5 ms a call: measured, they cross
+        # near 800 rows. Both give the same probabilities (tests/worker/test_model.py).
+        if len(x) < FLAT_FOREST_MAX_ROWS:
+            return self.flat.predict_proba(x)
+        proba: FloatArray = self.forest.predict_proba(x)
+        return proba
 
 
 def load_model(model_dir: Path) -> LoadedModel:

@@ -12,7 +12,9 @@ function request()
   if job_url then
     return wrk.format("GET", job_url, {}, nil)
   end
-  return wrk.format("POST", "/predict", {["Prefer"] = "respond-async"},
+  -- A headers table given to wrk.format replaces wrk.headers: name Content-Type again.
+  return wrk.format("POST", "/predict",
+    {["Content-Type"] = "application/json", ["Prefer"] = "respond-async"},
     '{"items":[' .. random_item() .. ']}')
 end
 

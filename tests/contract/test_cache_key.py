@@ -27,6 +27,12 @@ def test_model_version_is_part_of_the_key() -> None:
     assert cache_key([5.1, 3.5, 1.4, 0.2], "v1") != cache_key([5.1, 3.5, 1.4, 0.2], "v2")
 
 
+@given(st.floats(min_value=1e-9, max_value=100))
+def test_key_values_are_the_rounded_decimals_without_trailing_zeros(value: float) -> None:
+    expected = f"{round(value, CANONICAL_DECIMALS):.{CANONICAL_DECIMALS}f}".rstrip("0").rstrip(".")
+    assert cache_key([value] * 4, "v") == "irisq:pred:v:" + "|".join([expected] * 4)
+
+
 @given(st.lists(measurement, min_size=4, max_size=4))
 def test_key_of_canonical_values_is_the_key_of_the_values(values: list[float]) -> None:
     # The worker predicts on canonical values and caches under this key: they must agree.
