@@ -140,6 +140,14 @@ def cache_key(values: Sequence[float], model_version: str) -> str:
     return f"{KEY_PREFIX}:pred:{model_version}:{canon}"
 
 
+def redis_url(url: str | None, host: str, port: int, password: str | None, db: int) -> str:
+    """REDIS_URL if set, else one built from REDIS_HOST/PORT/PASSWORD/DB (both services)."""
+    if url:
+        return url
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{host}:{port}/{db}"
+
+
 def job_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}"
 

@@ -1,8 +1,8 @@
 """A request's one Redis round trip: look every item up, and open a job if any is missing.
 
-A server-side script (Redis' own Lua, run by redis-py's stock Script helper) does the MGET
-and, only when something is missing, writes the job record: one round trip per request
-whether it is all cached or not.
+A server-side script (Redis' own Lua, sent as EVALSHA with redis-py) does the MGET and, only
+when something is missing, writes the job record: one round trip per request whether it is
+all cached or not, shared with the other requests of the moment (below).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contract import redis_url
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
@@ -52,7 +54,6 @@ class Settings(BaseSettings):
 
     @property
     def redis_dsn(self) -> str:
-        if self.redis_url:
-            return self.redis_url
-        auth = f":{self.redis_password}@" if self.redis_password else ""
-        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        return redis_url(
+            self.redis_url, self.redis_host, self.redis_port, self.redis_password, self.redis_db
+        )

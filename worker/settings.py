@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract import redis_url
+
 
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
@@ -45,7 +47,6 @@ class WorkerSettings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        if self.redis_url:
-            return self.redis_url
-        auth = f":{self.redis_password}@" if self.redis_password else ""
-        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        return redis_url(
+            self.redis_url, self.redis_host, self.redis_port, self.redis_password, self.redis_db
+        )

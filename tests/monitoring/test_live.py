@@ -26,9 +26,10 @@ import yaml
 from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus, write_worker_targets
 from scripts.prometheus_api import PrometheusAPI, PromQLError, dashboard_queries, grafana_expr
 from scripts.stack import LocalStack, free_port, wait_until
+from tests.faults.models import corrupt_but_consistent_model
 from tests.integration.helpers import fresh_item
 from tests.monitoring.helpers import scrape, value
-from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
+from worker.train import METADATA_FILE
 
 RATE_WINDOW = "1m"
 # Longer than the 1 s scrape interval: traffic spread over several samples.
@@ -67,16 +68,6 @@ class Observed:
 
     def gateway_total(self, name: str) -> float:
         return value(self.gateway, name)
-
-
-def _broken_model(model_dir: Path, target: Path) -> Path:
-    """A model dir whose checksum matches but whose file is not a pickle: loading fails."""
-    shutil.copytree(model_dir, target)
-    (target / MODEL_FILE).write_bytes(b"this is not a pickled forest\n" * 64)
-    metadata = json.loads((target / METADATA_FILE).read_text())
-    metadata["sha256"] = sha256_of(target / MODEL_FILE)
-    (target / METADATA_FILE).write_text(json.dumps(metadata))
-    return target
 
 
 def _node_name(name: str) -> str:
@@ -131,7 +122,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
         exporter_port, prometheus_port = free_port(), free_port()
         start_exporter(stack, exporter_port)
         broken = stack.start_worker(
-            MODEL_DIR=str(_broken_model(model_dir, workdir / "broken-model")),
+            MODEL_DIR=str(corrupt_but_consistent_model(model_dir, workdir / "broken-model")),
             WORKER_METRICS_PORT=str(free_port()),
             WORKER_NAME=_node_name("broken"),
         )
