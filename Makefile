@@ -35,7 +35,10 @@ deploy-deps: $(VENV)/.installed
 	fi
 	@test -x $(VENV)/bin/hadolint && test -x $(VENV)/bin/check-jsonschema || $(VENV)/bin/pip install -q -e '.[dev]'
 
-run: $(VENV)/.installed system-deps frontend-build $(EXPORTER_VENV)/.installed
+# The UI needs Node.js and npm; without them the rest of the system still runs.
+run: $(VENV)/.installed system-deps $(EXPORTER_VENV)/.installed
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
+	else echo "npm not found: starting without the UI (install Node.js 20 and npm for it)"; fi
 	$(PY) -m scripts.run_local
 
 train: $(VENV)/.installed
