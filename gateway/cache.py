@@ -60,7 +60,6 @@ class PredictionCache:
         self.job_ttl = job_ttl_seconds
         self.script = redis.register_script(LOOKUP_OR_OPEN_JOB)
         self.pending: list[Pending] = []
-        self.flushing = False
         self.flush_task: asyncio.Task[None] | None = None
 
     async def lookup_or_open_job(
@@ -83,28 +82,26 @@ class PredictionCache:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()
         self.pending.append((keys, args, future))
-        if not self.flushing:
-            self.flushing = True
+        # The flush task drains everything appended before it returns (nothing can be
+        # appended between its last check and its end: there is no await in between).
+        if self.flush_task is None or self.flush_task.done():
             self.flush_task = loop.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending, []
-                try:
-                    results = await self._run(batch)
-                except Exception as exc:  # Redis unreachable: every waiter gets the error
-                    results = [exc] * len(batch)
-                for (_, _, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result([_as_bytes(v) for v in result])
-        finally:
-            self.flushing = False
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                results = await self._run(batch)
+            except Exception as exc:  # Redis unreachable: every waiter gets the error
+                results = [exc] * len(batch)
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result([_as_bytes(v) for v in result])
 
     async def _run(self, batch: list[Pending]) -> list[Any]:
         results = await self._pipeline(batch)

@@ -84,8 +84,9 @@ PREDICT_PARAMETERS: list[dict[str, Any]] = [
         "name": "wait",
         "in": "query",
         "required": False,
-        "description": "Seconds to wait for the job (default PREDICT_WAIT_SECONDS), 0 to 60",
-        "schema": {"type": "number", "minimum": 0, "maximum": 60},
+        "description": "Seconds to wait for the job (default PREDICT_WAIT_SECONDS), "
+        f"0 to {MAX_WAIT_SECONDS:g}",
+        "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
     },
     {
         "name": "mode",
@@ -118,7 +119,8 @@ def predict_options(request: Request) -> tuple[float | None, str | None, str | N
         except ValueError:
             wait = math.nan
         if not 0 <= wait <= MAX_WAIT_SECONDS:  # also false for NaN
-            errors.append({"field": "wait", "message": "Input should be a number from 0 to 60"})
+            message = f"Input should be a number from 0 to {MAX_WAIT_SECONDS:g}"
+            errors.append({"field": "wait", "message": message})
     mode = query.get("mode")
     if mode is not None and mode not in ("sync", "async"):
         errors.append({"field": "mode", "message": "Input should be 'sync' or 'async'"})
