@@ -16,11 +16,12 @@ from redis.exceptions import NoScriptError
 
 from contract import JobField, JobStatus, cache_key
 
-# KEYS: the items' cache keys, then the job key.
-# ARGV: job TTL, the name of the field for the cached list, then the record's other fields.
-LOOKUP_OR_OPEN_JOB = """
+# KEYS: the items' cache keys, then the job key. ARGV: the job's TTL and creation time.
+# The record's field names are written into the script: every argument costs redis-py
+# encoding time on each call.
+LOOKUP_OR_OPEN_JOB = f"""
 local n = #KEYS - 1
-local found, parts, missing = {}, {}, false
+local found, parts, missing = {{}}, {{}}, false
 -- MGET in chunks: Lua's unpack() has a stack limit of a few thousand values.
 for first = 1, n, 4000 do
   local last = math.min(first + 3999, n)
@@ -33,17 +34,15 @@ for first = 1, n, 4000 do
 end
 if missing then
   local job = KEYS[n + 1]
-  local fields = {unpack(ARGV, 3)}
-  table.insert(fields, ARGV[2])
-  table.insert(fields, '[' .. table.concat(parts, ',') .. ']')
-  redis.call('HSET', job, unpack(fields))
+  redis.call('HSET', job, '{JobField.STATUS}', '{JobStatus.QUEUED}',
+    '{JobField.CREATED_AT}', ARGV[2], '{JobField.CACHED}', '[' .. table.concat(parts, ',') .. ']')
   redis.call('EXPIRE', job, ARGV[1])
 end
 return found
 """
 
 
-Pending = tuple[list[str], list[str | int | float], "asyncio.Future[list[bytes | None]]"]
+Pending = tuple[list[str], list[bytes], "asyncio.Future[list[bytes | None]]"]
 
 
 class PredictionCache:
@@ -57,7 +56,7 @@ class PredictionCache:
 
     def __init__(self, redis: Redis, job_ttl_seconds: int) -> None:
         self.redis = redis
-        self.job_ttl = job_ttl_seconds
+        self.job_ttl = str(job_ttl_seconds).encode()
         self.script = redis.register_script(LOOKUP_OR_OPEN_JOB)
         self.pending: list[Pending] = []
         self.flush_task: asyncio.Task[None] | None = None
@@ -71,14 +70,7 @@ class PredictionCache:
     ) -> list[bytes | None]:
         """Each item's cached result (JSON bytes) or None; the job exists iff one is None."""
         keys = [*(cache_key(values, model_version) for values in items), job_key]
-        args: list[str | int | float] = [
-            self.job_ttl,
-            JobField.CACHED,
-            JobField.STATUS,
-            JobStatus.QUEUED,
-            JobField.CREATED_AT,
-            created_at,
-        ]
+        args = [self.job_ttl, repr(created_at).encode()]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()
         self.pending.append((keys, args, future))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.responses import Response
 log = logging.getLogger("irisq.gateway")
 
 PROBLEM_JSON = "application/problem+json"
+JSON_POSITION = re.compile(r" at line \d+ column \d+$")
 
 
 class ProblemError(Exception):
@@ -79,10 +81,13 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     errors = []
     for error in exc.errors():
         loc = error.get("loc", ())
+        message = str(error.get("msg", "invalid"))
         if error.get("type") == "json_invalid":
-            # FastAPI puts the byte offset in loc; the field is the body itself.
+            # The field is the body itself; the parser's position in it is left out, as
+            # everything that looks like a source location is (SECURITY.md).
             loc = ("body",)
-        errors.append({"field": field_path(loc), "message": str(error.get("msg", "invalid"))})
+            message = JSON_POSITION.sub("", message)
+        errors.append({"field": field_path(loc), "message": message})
     return errors
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,6 +72,34 @@ class Metrics:
             "irisq_redis_errors", "Requests refused because Redis could not be reached", registry=r
         )
         self.waiting = Gauge("irisq_waiting_requests", "Requests waiting for a job", registry=r)
+        # prometheus_client's labels() checks and locks on every call (~3 µs); the hot path
+        # keeps each labelled child it has used.
+        self._from_cache = self.predictions.labels("cache")
+        self._from_model = self.predictions.labels("model")
+        self._by_class: dict[str, Any] = {}
+        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def count_predictions(self, cached: int, fresh: int) -> None:
+        if cached:
+            self._from_cache.inc(cached)
+        if fresh:
+            self._from_model.inc(fresh)
+
+    def count_class(self, prediction: str, count: int) -> None:
+        child = self._by_class.get(prediction)
+        if child is None:
+            child = self._by_class[prediction] = self.predictions_by_class.labels(prediction)
+        child.inc(count)
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        children = self._http.get((method, route, status))
+        if children is None:
+            children = self._http[(method, route, status)] = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_duration.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class HttpMetricsMiddleware:
@@ -99,5 +128,6 @@ class HttpMetricsMiddleware:
             route = scope.get("route")
             # Unmatched paths share one label, so labels stay bounded whatever clients send.
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.http_duration.labels(template).observe(time.perf_counter() - start)
+            self.metrics.observe_http(
+                scope["method"], template, status, time.perf_counter() - start
+            )

@@ -94,3 +94,26 @@ def test_oversized_body_is_413_before_parsing(client: httpx.Client) -> None:
 def test_wait_out_of_range_is_422(client: httpx.Client) -> None:
     body = _problem(client.post("/predict?wait=61", json={"items": [SETOSA]}), 422)
     assert body["errors"][0]["field"] == "wait"
+
+
+def test_a_body_that_is_not_json_is_422_naming_the_body(client: httpx.Client) -> None:
+    # The route reads its own body (gateway/routing.py): it must refuse what FastAPI would.
+    form = client.post("/predict", content=b"items=1", headers={"content-type": "text/plain"})
+    assert _problem(form, 422)["errors"] == [
+        {"field": "body", "message": "Content-Type must be application/json"}
+    ]
+    vendor = client.post(
+        "/predict",
+        content=json.dumps({"items": [SETOSA]}).encode(),
+        headers={"content-type": "application/vnd.irisq+json; charset=utf-8"},
+    )
+    assert vendor.status_code == 200, vendor.text
+
+
+def test_the_request_body_is_documented(client: httpx.Client) -> None:
+    body = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True
+    item = schema["properties"]["items"]["items"]
+    assert set(item["properties"]) == set(FEATURES)
+    assert "$ref" not in json.dumps(schema)
