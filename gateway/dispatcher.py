@@ -105,6 +105,19 @@ class Dispatcher:
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
         )
 
+    def _take(self) -> _Batch:
+        """The next task's jobs: an even share of what is pending for each free slot."""
+        free = self.settings.max_tasks_in_flight - len(self.in_flight)
+        jobs = self.pending.jobs
+        if free <= 1 or len(jobs) < 2:
+            batch, self.pending = self.pending, _Batch()
+            return batch
+        share = -(-len(jobs) // free)
+        batch = _Batch(jobs[:share], sum(len(job["items"]) for job in jobs[:share]))
+        rest = jobs[share:]
+        self.pending = _Batch(rest, self.pending.items - batch.items, self.pending.since)
+        return batch
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         backoff = 0.1
@@ -113,13 +126,17 @@ class Dispatcher:
             self.wake.clear()
             while self.pending.jobs:
                 await self._gather()
-                batch, self.pending = self.pending, _Batch()
+                batch = self._take()
                 task_id = uuid.uuid4().hex
+                # In flight from before the publish: a worker can finish the task before
+                # the publishing call returns, and its outcome must find the entry to clear.
+                self.in_flight[task_id] = time.monotonic()
                 try:
                     await loop.run_in_executor(self.executor, self._publish, task_id, batch.jobs)
                 except Exception as exc:
                     # Keep the jobs: their records say queued, and they go out once Redis
                     # is back. Jobs submitted meanwhile travel with them.
+                    self.in_flight.pop(task_id, None)
                     self.metrics.publish_errors.inc()
                     log.warning("publish failed (%s); retrying in %.1fs", exc, backoff)
                     batch.jobs.extend(self.pending.jobs)
@@ -129,7 +146,6 @@ class Dispatcher:
                     backoff = min(backoff * 2, 2.0)
                     continue
                 backoff = 0.1
-                self.in_flight[task_id] = time.monotonic()
                 self.metrics.tasks_published.inc()
                 self.metrics.jobs_per_task.observe(len(batch.jobs))
 
