@@ -105,19 +105,6 @@ class Dispatcher:
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
         )
 
-    def _take(self) -> _Batch:
-        """The next task's jobs: an even share of what is pending for each free slot."""
-        free = self.settings.max_tasks_in_flight - len(self.in_flight)
-        jobs = self.pending.jobs
-        if free <= 1 or len(jobs) < 2:
-            batch, self.pending = self.pending, _Batch()
-            return batch
-        share = -(-len(jobs) // free)
-        batch = _Batch(jobs[:share], sum(len(job["items"]) for job in jobs[:share]))
-        rest = jobs[share:]
-        self.pending = _Batch(rest, self.pending.items - batch.items, self.pending.since)
-        return batch
-
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         backoff = 0.1
@@ -126,7 +113,7 @@ class Dispatcher:
             self.wake.clear()
             while self.pending.jobs:
                 await self._gather()
-                batch = self._take()
+                batch, self.pending = self.pending, _Batch()
                 task_id = uuid.uuid4().hex
                 # In flight from before the publish: a worker can finish the task before
                 # the publishing call returns, and its outcome must find the entry to clear.

@@ -33,10 +33,10 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
     app = Celery("irisq", broker=settings.broker_url, backend=settings.broker_url)
     app.conf.update(
         # A task is acknowledged after it ran, and given back if its process dies, so a
-        # killed worker loses nothing; prefetch 1 keeps queued jobs free for other workers.
+        # killed worker loses nothing (a prefetched task too: it is unacknowledged).
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        worker_prefetch_multiplier=settings.prefetch_multiplier,
         # An unacknowledged task returns to the queue after this long (a worker killed
         # whole, SIGKILL of the main process). Must exceed task_time_limit.
         broker_transport_options={

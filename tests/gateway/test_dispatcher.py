@@ -41,19 +41,3 @@ def test_a_task_done_before_its_publish_returns_leaves_nothing_in_flight() -> No
     # Before the fix the entry was made after the publish returned, so the outcome found
     # nothing to clear and each such task held a slot until IN_FLIGHT_EXPIRY_SECONDS.
     assert dispatcher.in_flight == {}
-
-
-def test_pending_jobs_are_shared_between_free_slots() -> None:
-    async def run() -> FastWorkerDispatcher:
-        dispatcher = FastWorkerDispatcher(Settings(max_tasks_in_flight=2))
-        for i in range(9):
-            dispatcher.submit(f"{i:032x}", [[5.1, 3.5, 1.4, 0.2]])
-        first = dispatcher._take()
-        assert [len(first.jobs), first.items] == [5, 5]
-        assert [len(dispatcher.pending.jobs), dispatcher.pending.items] == [4, 4]
-        dispatcher.in_flight["busy"] = time.monotonic()
-        assert len(dispatcher._take().jobs) == 4  # one free slot: the rest at once
-        dispatcher.close()
-        return dispatcher
-
-    asyncio.run(run())
