@@ -52,6 +52,8 @@ class Result:
     p99_ms: float
     errors: int
     cpu_us_per_request: dict[str, float]
+    # The bare endpoint's req/s measured just before this scenario, at its concurrency.
+    bare_rps: float | None = None
 
     @property
     def rps(self) -> float:
@@ -60,6 +62,10 @@ class Result:
     @property
     def items_per_s(self) -> float:
         return self.items / self.seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.rps / self.bare_rps if self.bare_rps else float("nan")
 
 
 def run_wrk(url: str, scenario: Scenario, concurrency: int, seconds: int) -> dict[str, int]:
@@ -136,21 +142,47 @@ def start_bare(workdir: Path) -> tuple[Service, str]:
 PARTS = ("gateway", "workers", "redis")
 
 
-def format_row(r: Result, bare: dict[int, Result]) -> str:
-    ratio = r.rps / bare[r.concurrency].rps if r.concurrency in bare else float("nan")
+def format_row(r: Result) -> str:
     cpu = " | ".join(
         f"{r.cpu_us_per_request[p]:.0f}" if p in r.cpu_us_per_request else "-" for p in PARTS
     )
+    bare = f"{r.bare_rps:,.0f}" if r.bare_rps else "-"
     return (
         f"| {r.scenario} | {r.concurrency} | {r.workers} | {r.rps:,.0f} | {r.items_per_s:,.0f} "
-        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {ratio:.2f} | {cpu} |"
+        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {bare} | {r.ratio:.2f} | {cpu} |"
     )
 
 
+def measure_against_bare(
+    bare: tuple[Service, str],
+    url: str,
+    name: str,
+    concurrency: int,
+    args: argparse.Namespace,
+    workers: int,
+    parts: dict[str, int],
+) -> Result:
+    """The scenario right after the bare endpoint, `--repeat` times; the run of median ratio.
+
+    This machine's speed drifts by a quarter within minutes: a ratio is only as good as the
+    two figures are close in time, so each scenario gets its own bare measurement.
+    """
+    service, bare_url = bare
+    bare_parts = {"gateway": service.pid}
+    runs = []
+    for _ in range(args.repeat):
+        reference = measure(bare_url, "bare", concurrency, args.seconds, 0, bare_parts)
+        result = merge_workers(measure(url, name, concurrency, args.seconds, workers, parts))
+        result.bare_rps = reference.rps
+        runs.append(result)
+    runs.sort(key=lambda r: r.ratio)
+    return runs[len(runs) // 2]
+
+
 HEADER = (
-    "| scenario | conc. | workers | req/s | items/s | p50 ms | p99 ms | errors | ratio to bare "
-    "| CPU µs/req gateway | workers | redis |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| scenario | conc. | workers | req/s | items/s | p50 ms | p99 ms | errors | bare req/s "
+    "| ratio to bare | CPU µs/req gateway | workers | redis |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -214,6 +246,9 @@ def main() -> None:
         "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100"]
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per scenario; the one of median ratio is kept"
+    )
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     parser.add_argument(
         "--scaling",
@@ -229,33 +264,28 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="irisq-bench-"))
     bench = BenchStack(workdir, args.pool)
-    bare_service, bare_url = start_bare(workdir)
+    bare = start_bare(workdir)
     results: list[Result] = []
     scaling: list[Result] = []
     try:
         url = args.url or bench.start(args.workers)
         parts = {} if args.url else bench.components()
-        bare: dict[int, Result] = {}
         print(HEADER, flush=True)
         for c in args.concurrency:
-            bare[c] = measure(bare_url, "bare", c, args.seconds, 0, {"gateway": bare_service.pid})
-            print(format_row(bare[c], bare), flush=True)
-            results.append(bare[c])
             for name in args.scenarios:
-                r = merge_workers(measure(url, name, c, args.seconds, args.workers, parts))
-                print(format_row(r, bare), flush=True)
+                r = measure_against_bare(bare, url, name, c, args, args.workers, parts)
+                print(format_row(r), flush=True)
                 results.append(r)
         if not args.url:
             for workers in args.scaling:
                 url = bench.start(workers)
                 for name in ("uncached", "batch100"):
-                    r = measure(url, name, 64, args.seconds, workers, bench.components())
-                    r = merge_workers(r)
-                    print(format_row(r, bare), flush=True)
+                    r = measure_against_bare(bare, url, name, 64, args, workers, bench.components())
+                    print(format_row(r), flush=True)
                     scaling.append(r)
     finally:
         bench.stop()
-        bare_service.stop()
+        bare[0].stop()
 
     command = " ".join(["make bench" if not sys.argv[1:] else "python -m bench.run", *sys.argv[1:]])
     report = [
@@ -265,16 +295,17 @@ def main() -> None:
         f"- Command: `{command}`",
         f"- Machine: {machine()}; wrk (1 thread), gateway, Redis and workers on the same box",
         f"- Worker pool: {args.pool}, one process per worker; each scenario runs {args.seconds} s;"
-        " `ratio` is req/s over the bare endpoint's at the same concurrency, in the same run;"
+        " `ratio` is req/s over the bare endpoint's, measured just before the scenario at the"
+        f" same concurrency; each row is the median by ratio of {args.repeat} such pair(s);"
         " CPU µs/req is the CPU time each part used during the scenario over the requests made.",
         "",
         HEADER,
-        *[format_row(r, bare) for r in results],
+        *[format_row(r) for r in results],
         "",
         "### Scaling (concurrency 64)",
         "",
         HEADER,
-        *[format_row(r, bare) for r in scaling],
+        *[format_row(r) for r in scaling],
         "",
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
