@@ -33,11 +33,10 @@ class WorkerSettings(BaseSettings):
     # Celery execution pool. prefork runs tasks in a child process (a crashed or stuck task
     # never takes the worker down); solo runs them in the worker process itself.
     worker_pool: Literal["prefork", "solo", "threads"] = "prefork"
-    # Tasks each worker process may reserve at once (Celery's prefetch multiplier). With 2
-    # the main process takes the next task, with its Redis round trips, while the pool runs
-    # the current one (docs/performance.md). The gateway keeps at most
-    # MAX_TASKS_IN_FLIGHT tasks out, so a worker never hoards a queue.
-    prefetch_multiplier: int = Field(default=2, ge=1)
+    # Tasks each worker process may reserve at once (Celery's prefetch multiplier). 2 measured
+    # a little faster (docs/performance.md) but, in 2 of 7 runs of the Redis-restart fault
+    # test, left workers deaf to the broker's control messages after Redis came back: 1 it is.
+    prefetch_multiplier: int = Field(default=1, ge=1)
     # Processes per worker; scale out with more workers (compose replicas) rather than this.
     worker_concurrency: int = Field(default=1, ge=1)
     # Celery node name; %h is the host name. Workers sharing a host need distinct names.

@@ -41,7 +41,17 @@ def test_redis_restarted_under_load_answers_503_then_recovers_by_itself(
 
         stack.start_redis(append_only=True)
         up = time.monotonic()
-        wait_until(lambda: http.get("/ready").status_code == 200, 45, "ready after the restart")
+        last: list[str] = []
+
+        def ready_again() -> bool:
+            answer = http.get("/ready")
+            last[:] = [answer.text]
+            return answer.status_code == 200
+
+        try:
+            wait_until(ready_again, 45, "ready after the restart")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; last /ready: {last}") from None
         recovered = time.monotonic()
         wait_until(lambda: load.statuses(since=recovered)[200] >= 30, 30, "answers after it")
         print(f"\nRedis down {up - down:.1f}s; ready again {recovered - up:.1f}s after restart")
