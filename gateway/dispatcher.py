@@ -18,6 +18,7 @@ from typing import Any
 from celery import Celery
 
 from contract import TASK_NAME, task_job
+from contract.broker import TRANSPORT
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
@@ -32,6 +33,7 @@ def create_celery_client(settings: Settings) -> Celery:
     """A Celery app used only to publish: the gateway imports no task code."""
     app = Celery("irisq-gateway", broker=settings.redis_dsn)
     app.conf.update(
+        broker_transport=TRANSPORT,
         task_send_sent_event=True,
         task_serializer="json",
         accept_content=["json"],

@@ -17,7 +17,9 @@ from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
 from contract import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
+from contract.broker import TRANSPORT
 from worker import metrics, runtime
+from worker.events import BatchedTaskEvents
 from worker.model import ModelIntegrityError, verify_checksum
 from worker.settings import WorkerSettings
 
@@ -32,6 +34,7 @@ def _restore_interval(visibility_timeout: float) -> int:
 def create_celery_app(settings: WorkerSettings) -> Celery:
     app = Celery("irisq", broker=settings.broker_url, backend=settings.broker_url)
     app.conf.update(
+        broker_transport=TRANSPORT,
         # A task is acknowledged after it ran, and given back if its process dies, so a
         # killed worker loses nothing (a prefetched task too: it is unacknowledged).
         task_acks_late=True,
@@ -63,6 +66,7 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    app.steps["consumer"].add(BatchedTaskEvents)
     app.conf.irisq_settings = settings
     app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
     return app

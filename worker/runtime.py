@@ -8,19 +8,48 @@ from dataclasses import dataclass
 import redis
 from redis.commands.core import Script
 
+from contract import JobField, JobStatus
 from worker.model import LoadedModel, load_model
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.worker")
 
 
-# KEYS: cache keys; ARGV: the TTL, then one value per key. SET EX for each, server-side.
-CACHE_WRITE_LUA = """
-local ttl = ARGV[1]
+# A task's Redis writes are server-side loops, one command each: sent as separate commands
+# (a pipeline of HSET, EXPIRE and SET EX per job and item) redis-py's packing of every command
+# cost a task's pool process a third of its time (docs/performance.md).
+
+# KEYS: the jobs' keys. ARGV: the start time.
+MARK_RUNNING_LUA = f"""
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ttl)
+  redis.call('HSET', KEYS[i], '{JobField.STATUS}', '{JobStatus.RUNNING}',
+    '{JobField.STARTED_AT}', ARGV[1])
 end
 return #KEYS
+"""
+
+# KEYS: the model key, the m jobs' keys, then the items' cache keys.
+# ARGV: m, the cache TTL, the job TTL, the model TTL, the finish time, the model version,
+# the model metadata, the done channel, the done message, the m jobs' results, then one
+# value per cache key. The records and the cache are written before the message goes out.
+RECORD_RESULTS_LUA = f"""
+local m = tonumber(ARGV[1])
+local cache_ttl, job_ttl = ARGV[2], ARGV[3]
+redis.call('SET', KEYS[1], ARGV[7], 'EX', ARGV[4])
+for i = 1, m do
+  local key = KEYS[1 + i]
+  redis.call('HSET', key, '{JobField.STATUS}', '{JobStatus.DONE}',
+    '{JobField.FINISHED_AT}', ARGV[5], '{JobField.MODEL_VERSION}', ARGV[6],
+    '{JobField.RESULTS}', ARGV[9 + i])
+  redis.call('EXPIRE', key, job_ttl)
+end
+local value = 9 + m
+for i = 2 + m, #KEYS do
+  value = value + 1
+  redis.call('SET', KEYS[i], ARGV[value], 'EX', cache_ttl)
+end
+redis.call('PUBLISH', ARGV[8], ARGV[9])
+return m
 """
 
 
@@ -29,7 +58,8 @@ class Runtime:
     settings: WorkerSettings
     model: LoadedModel
     redis: redis.Redis
-    cache_writer: Script
+    mark_running: Script
+    record_results: Script
 
 
 _runtime: Runtime | None = None
@@ -43,7 +73,8 @@ def init(settings: WorkerSettings) -> Runtime:
             settings=settings,
             model=load_model(settings.model_dir),
             redis=client,
-            cache_writer=client.register_script(CACHE_WRITE_LUA),
+            mark_running=client.register_script(MARK_RUNNING_LUA),
+            record_results=client.register_script(RECORD_RESULTS_LUA),
         )
     return _runtime
 

@@ -10,7 +10,6 @@ import numpy as np
 import orjson
 import redis
 from celery import Task, shared_task
-from redis.exceptions import NoScriptError
 
 from contract import (
     DONE_CHANNEL,
@@ -89,13 +88,8 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
             _publish_failure(client, settings, jobs, _public_error(exc))
         raise
 
-    pipe = rt.redis.pipeline(transaction=False)
-    for job in jobs:
-        pipe.hset(
-            job_key(job["job_id"]),
-            mapping={JobField.STATUS: JobStatus.RUNNING, JobField.STARTED_AT: started},
-        )
-    pipe.execute()
+    job_keys = [job_key(job["job_id"]) for job in jobs]
+    rt.mark_running(keys=job_keys, args=[started])
 
     try:
         rows = _rows(jobs)
@@ -121,43 +115,35 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
         }
         for index, probabilities in zip(indices, proba.tolist(), strict=True)
     ]
-    cache_keys = [cache_key(values, version) for values in rows]
-    cache_args: list[bytes | int] = [settings.cache_ttl_seconds]
-    cache_args += (orjson.dumps(r) for r in all_results)
-    pipe = rt.redis.pipeline(transaction=False)
-    # Every item's cache entry in ONE command (a server-side loop of SET EX): as 2,000
-    # separate SETs in the pipeline they cost 3-4x more (docs/performance.md).
-    pipe.evalsha(rt.cache_writer.sha, len(cache_keys), *cache_keys, *cache_args)
     done: dict[str, Any] = {}
+    job_results: list[bytes] = []
     row = 0
     for job in jobs:
         results = all_results[row : row + len(job["items"])]
         row += len(results)
-        key = job_key(job["job_id"])
-        pipe.hset(
-            key,
-            mapping={
-                JobField.STATUS: JobStatus.DONE,
-                JobField.FINISHED_AT: finished,
-                JobField.MODEL_VERSION: version,
-                JobField.RESULTS: orjson.dumps(results),
-            },
-        )
-        pipe.expire(key, settings.job_ttl_seconds)
+        job_results.append(orjson.dumps(results))
         done[job["job_id"]] = {
             "status": JobStatus.DONE,
             "model_version": version,
             "results": results,
         }
-    pipe.set(MODEL_KEY, metadata.model_dump_json(), ex=MODEL_TTL_SECONDS)
-    pipe.publish(DONE_CHANNEL, orjson.dumps({"task_id": self.request.id, "jobs": done}))
-    replies = pipe.execute(raise_on_error=False)
-    if isinstance(replies[0], NoScriptError):
-        # Redis restarted and forgot the script: the jobs are answered; write the cache now.
-        rt.cache_writer(keys=cache_keys, args=cache_args)
-    errors = [reply for reply in replies[1:] if isinstance(reply, Exception)]
-    if errors:
-        raise errors[0]
+    message = orjson.dumps({"task_id": self.request.id, "jobs": done})
+    args: list[bytes | str | int | float] = [
+        len(jobs),
+        settings.cache_ttl_seconds,
+        settings.job_ttl_seconds,
+        MODEL_TTL_SECONDS,
+        finished,
+        version,
+        metadata.model_dump_json(),
+        DONE_CHANNEL,
+        message,
+        *job_results,
+        *(orjson.dumps(r) for r in all_results),
+    ]
+    keys = [MODEL_KEY, *job_keys, *(cache_key(values, version) for values in rows)]
+    # One command: the records, the cache entries, the model announcement, then the message.
+    rt.record_results(keys=keys, args=args)
     log.info(
         "task=%s jobs=%d items=%d model=%s seconds=%.4f",
         self.request.id,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import redis
 from sklearn.datasets import load_iris
 
 from contract import FEATURES
+from scripts.stack import LocalStack
 from tests.integration.helpers import SETOSA, fresh_item, metric, wait_for_job
 
 
@@ -102,6 +104,22 @@ def test_async_request_for_cached_items_answers_200(client: httpx.Client) -> Non
     )
     assert response.status_code == 200
     assert response.json()["items"][0]["cached"] is True
+
+
+def test_jobs_complete_and_cache_after_redis_forgets_its_scripts(
+    client: httpx.Client, running_stack: LocalStack
+) -> None:
+    # A restarted Redis keeps no scripts: the worker's record writes and the gateway's
+    # lookup load theirs again, and nothing is lost.
+    with redis.Redis.from_url(str(running_stack.redis_url)) as r:
+        r.script_flush()
+    item = fresh_item()
+    first = client.post("/predict", json={"items": [item]})
+    assert first.status_code == 200
+    job = wait_for_job(client, first.json()["job_id"])
+    assert job["status"] == "done"
+    assert job["items"][0]["prediction"] == first.json()["items"][0]["prediction"]
+    assert client.post("/predict", json={"items": [item]}).json()["items"][0]["cached"] is True
 
 
 def test_unknown_job_is_404(client: httpx.Client) -> None:
