@@ -136,8 +136,16 @@ def _format(value: float) -> str:
 
 def cache_key(values: Sequence[float], model_version: str) -> str:
     """`irisq:pred:{version}:{sl}|{sw}|{pl}|{pw}` with canonically rounded values."""
-    canon = "|".join(_format(canonical_value(v)) for v in values)
-    return f"{KEY_PREFIX}:pred:{model_version}:{canon}"
+    return canonical_cache_key(canonical_values(values), model_version)
+
+
+def canonical_cache_key(values: Sequence[float], model_version: str) -> str:
+    """The cache key of values already rounded by `canonical_values`.
+
+    Both hot paths hold canonical values already; rounding them again (`round` goes through
+    a decimal conversion) was a fifth of a worker's time on 100-item requests.
+    """
+    return f"{KEY_PREFIX}:pred:{model_version}:{'|'.join(_format(v) for v in values)}"
 
 
 def redis_url(url: str | None, host: str, port: int, password: str | None, db: int) -> str:

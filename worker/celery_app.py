@@ -17,7 +17,7 @@ from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
 from contract import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
-from contract.broker import TRANSPORT
+from contract.broker import TASK_CONTENT_TYPE, TRANSPORT, register_task_serializer
 from worker import metrics, runtime
 from worker.events import BatchedTaskEvents
 from worker.model import ModelIntegrityError, verify_checksum
@@ -32,6 +32,7 @@ def _restore_interval(visibility_timeout: float) -> int:
 
 
 def create_celery_app(settings: WorkerSettings) -> Celery:
+    register_task_serializer()
     app = Celery("irisq", broker=settings.broker_url, backend=settings.broker_url)
     app.conf.update(
         broker_transport=TRANSPORT,
@@ -59,7 +60,8 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         result_serializer="json",
-        accept_content=["json"],
+        # The gateway sends the predict task's body as orjson (contract/broker.py).
+        accept_content=["json", TASK_CONTENT_TYPE],
         # Events let the Celery exporter count every task sent, started and finished.
         worker_send_task_events=True,
         task_send_sent_event=True,

@@ -12,6 +12,7 @@ import redis
 from celery import Task, shared_task
 
 from contract import (
+    CANONICAL_DECIMALS,
     DONE_CHANNEL,
     MODEL_KEY,
     MODEL_TTL_SECONDS,
@@ -19,7 +20,7 @@ from contract import (
     JobField,
     JobStatus,
     TaskJobs,
-    cache_key,
+    canonical_cache_key,
     canonical_values,
     job_key,
 )
@@ -35,13 +36,23 @@ class InvalidTaskPayload(ValueError):
 
 
 def _rows(jobs: TaskJobs) -> list[list[float]]:
+    """The items of every job as canonical rows, checked against the contract."""
     try:
-        rows = [canonical_values(item) for job in jobs for item in job["items"]]
-        matrix = np.asarray(rows, dtype=np.float64)
+        matrix = np.asarray([item for job in jobs for item in job["items"]])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidTaskPayload(f"malformed task payload: {exc}") from exc
-    if matrix.ndim != 2 or matrix.shape[1] != 4 or not np.isfinite(matrix).all():
+    if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.dtype.kind not in "fiu":
         raise InvalidTaskPayload("each item must be four finite numbers")
+    matrix = matrix.astype(np.float64, copy=False)
+    if not np.isfinite(matrix).all():
+        raise InvalidTaskPayload("each item must be four finite numbers")
+    # The gateway sends canonical values already. numpy's rounding returns a value unchanged
+    # exactly when it is canonical, at a fraction of the cost of Python's `round` per value
+    # (which was a third of a worker's time on 100-item requests); anything else is
+    # canonicalised the exact way.
+    rows: list[list[float]] = matrix.tolist()
+    if not (np.round(matrix, CANONICAL_DECIMALS) == matrix).all():
+        rows = [canonical_values(row) for row in rows]
     return rows
 
 
@@ -107,25 +118,30 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
     finished = time.time()
     # Plain Python numbers in bulk: far cheaper than converting numpy scalars one by one.
     indices = proba.argmax(axis=1).tolist()
-    all_results = [
-        {
-            "prediction": classes[index],
-            "class_index": index,
-            "probabilities": dict(zip(classes, probabilities, strict=True)),
-        }
+    # Each result is serialised once: the cache entry, the job's record and the done message
+    # all reuse these bytes (orjson.Fragment embeds them as they are).
+    item_json = [
+        orjson.dumps(
+            {
+                "prediction": classes[index],
+                "class_index": index,
+                "probabilities": dict(zip(classes, probabilities, strict=True)),
+            }
+        )
         for index, probabilities in zip(indices, proba.tolist(), strict=True)
     ]
     done: dict[str, Any] = {}
     job_results: list[bytes] = []
     row = 0
     for job in jobs:
-        results = all_results[row : row + len(job["items"])]
-        row += len(results)
-        job_results.append(orjson.dumps(results))
+        end = row + len(job["items"])
+        results = b"[" + b",".join(item_json[row:end]) + b"]"
+        row = end
+        job_results.append(results)
         done[job["job_id"]] = {
             "status": JobStatus.DONE,
             "model_version": version,
-            "results": results,
+            "results": orjson.Fragment(results),
         }
     message = orjson.dumps({"task_id": self.request.id, "jobs": done})
     args: list[bytes | str | int | float] = [
@@ -139,9 +155,9 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
         DONE_CHANNEL,
         message,
         *job_results,
-        *(orjson.dumps(r) for r in all_results),
+        *item_json,
     ]
-    keys = [MODEL_KEY, *job_keys, *(cache_key(values, version) for values in rows)]
+    keys = [MODEL_KEY, *job_keys, *(canonical_cache_key(values, version) for values in rows)]
     # One command: the records, the cache entries, the model announcement, then the message.
     rt.record_results(keys=keys, args=args)
     log.info(

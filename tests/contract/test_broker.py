@@ -1,14 +1,20 @@
-"""The broker transport both services use: stock kombu Redis, one client per pool."""
+"""How both services use the broker: stock kombu Redis, one client per pool, orjson bodies."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 
+import orjson
 import pytest
+import redis
 from kombu import Connection, Exchange, Queue
 
-from contract.broker import TRANSPORT, Transport
-from gateway.dispatcher import create_celery_client
+from contract import task_job
+from contract.broker import TASK_CONTENT_TYPE, TRANSPORT, Transport
+from gateway.dispatcher import Dispatcher, create_celery_client
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 from scripts.stack import LocalStack
 from worker.celery_app import create_celery_app
@@ -56,3 +62,23 @@ def test_a_new_pool_gets_a_new_client(connection: Connection) -> None:
     assert after is not before
     assert after.connection_pool is channel.pool
     assert after.ping()
+
+
+def test_the_dispatcher_publishes_an_orjson_body_the_worker_accepts(stack: LocalStack) -> None:
+    stack.start_redis()
+    settings = Settings(redis_url=str(stack.redis_url))
+    dispatcher = Dispatcher(create_celery_client(settings), settings, Metrics())
+    jobs = [task_job("0" * 32, [[5.1, 3.5, 1.4, 0.2]])]
+    try:
+        dispatcher._publish("1" * 32, jobs)
+    finally:
+        dispatcher.close()
+    with redis.Redis.from_url(str(stack.redis_url)) as client:
+        raw = client.rpop("celery")
+    assert raw is not None
+    message = json.loads(raw)
+    assert message["content-type"] == TASK_CONTENT_TYPE
+    args, _kwargs, _embed = orjson.loads(base64.b64decode(message["body"]))
+    assert args == [jobs]
+    worker = create_celery_app(WorkerSettings(redis_url=str(stack.redis_url)))
+    assert TASK_CONTENT_TYPE in worker.conf.accept_content

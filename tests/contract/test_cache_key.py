@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract import CANONICAL_DECIMALS, cache_key, canonical_values
+from contract import CANONICAL_DECIMALS, cache_key, canonical_cache_key, canonical_values
 
 measurement = st.floats(min_value=0.0001, max_value=100, allow_nan=False, allow_infinity=False)
 
@@ -37,6 +37,7 @@ def test_key_values_are_the_rounded_decimals_without_trailing_zeros(value: float
 def test_key_of_canonical_values_is_the_key_of_the_values(values: list[float]) -> None:
     # The worker predicts on canonical values and caches under this key: they must agree.
     assert cache_key(canonical_values(values), "v") == cache_key(values, "v")
+    assert canonical_cache_key(canonical_values(values), "v") == cache_key(values, "v")
 
 
 @given(st.lists(measurement, min_size=4, max_size=4), st.lists(measurement, min_size=4, max_size=4))

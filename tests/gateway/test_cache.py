@@ -7,7 +7,7 @@ import asyncio
 import orjson
 from redis.asyncio import Redis
 
-from contract import JobField, cache_key, job_key
+from contract import JobField, cache_key, canonical_values, job_key
 from gateway.cache import PredictionCache
 from scripts.stack import LocalStack
 
@@ -29,7 +29,7 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
 
 def test_lookup_opens_a_job_only_for_misses_even_past_lua_unpack_limits(stack: LocalStack) -> None:
     stack.start_redis()
-    items = [[1 + i / 10_000, 2.0, 3.0, 4.0] for i in range(9_000)]
+    items = [canonical_values([1 + i / 10_000, 2.0, 3.0, 4.0]) for i in range(9_000)]
     hits = {0, 4_321, 8_999}
 
     async def seed() -> None:

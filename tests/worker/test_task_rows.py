@@ -1,0 +1,56 @@
+"""The task's reading of its payload: canonical rows, the fast way and the exact way agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contract import canonical_values
+from worker.tasks import InvalidTaskPayload, _rows
+
+value = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False)
+item = st.lists(value, min_size=4, max_size=4)
+
+
+@given(st.lists(item, min_size=1, max_size=20))
+def test_rows_are_the_canonical_values_of_any_item(items: list[list[float]]) -> None:
+    assert _rows([{"job_id": "a", "items": items}]) == [canonical_values(i) for i in items]
+
+
+@given(st.lists(item, min_size=1, max_size=20))
+def test_canonical_items_pass_through_unchanged(items: list[list[float]]) -> None:
+    canonical = [canonical_values(i) for i in items]
+    assert _rows([{"job_id": "a", "items": canonical}]) == canonical
+
+
+def test_items_of_every_job_are_read_in_order() -> None:
+    jobs = [
+        {"job_id": "a", "items": [[1, 2, 3, 4]]},
+        {"job_id": "b", "items": [[5.00001, 6, 7, 8]]},
+    ]
+    assert _rows(jobs) == [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [[1.0, 2.0, 3.0]],
+        [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0]],
+        [["1", "2", "3", "4"]],
+        [[1.0, 2.0, 3.0, None]],
+        [[1.0, 2.0, 3.0, float("nan")]],
+        [[1.0, 2.0, 3.0, float("inf")]],
+        [{"sepal_length": 1}],
+    ],
+)
+def test_malformed_items_are_refused(items: list[Any]) -> None:
+    with pytest.raises(InvalidTaskPayload):
+        _rows([{"job_id": "a", "items": items}])
+
+
+def test_a_job_without_items_is_refused() -> None:
+    with pytest.raises(InvalidTaskPayload):
+        _rows([{"job_id": "a"}])  # type: ignore[typeddict-item]
