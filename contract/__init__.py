@@ -5,7 +5,8 @@ Imports nothing heavy (pydantic only): the gateway must stay free of the model s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -139,13 +140,37 @@ def cache_key(values: Sequence[float], model_version: str) -> str:
     return canonical_cache_key(canonical_values(values), model_version)
 
 
+def cache_key_prefix(model_version: str) -> str:
+    return f"{KEY_PREFIX}:pred:{model_version}:"
+
+
 def canonical_cache_key(values: Sequence[float], model_version: str) -> str:
     """The cache key of values already rounded by `canonical_values`.
 
     Both hot paths hold canonical values already; rounding them again (`round` goes through
     a decimal conversion) was a fifth of a worker's time on 100-item requests.
     """
-    return f"{KEY_PREFIX}:pred:{model_version}:{'|'.join(_format(v) for v in values)}"
+    return cache_key_prefix(model_version) + "|".join(_format(v) for v in values)
+
+
+_ROW_FORMAT = "|".join([f"%.{CANONICAL_DECIMALS}f"] * len(FEATURES))
+_TRAILING_ZEROS = re.compile(r"\.?0+(?=[|\n]|\Z)")
+
+
+def canonical_rows(rows: Iterable[Sequence[float]]) -> tuple[list[list[float]], list[str]]:
+    """Each row's `canonical_values` and its cache-key suffix (`5.1|3.5|1.4|0.2`), for
+    measurements in (0, 100] as requests carry them.
+
+    The same as `canonical_values` and `canonical_cache_key` (a property test holds them
+    equal), at half the cost: "%.4f" rounds exactly as `round(v, 4)` does (both are CPython's
+    correctly rounded dtoa), and such a value's shortest repr is that text with its trailing
+    zeros stripped, done here in one pass over every row's text.
+    """
+    text = "\n".join([_ROW_FORMAT % tuple(row) for row in rows])
+    if not text:
+        return [], []
+    values = [[float(v) for v in line.split("|")] for line in text.split("\n")]
+    return values, _TRAILING_ZEROS.sub("", text).split("\n")
 
 
 def redis_url(url: str | None, host: str, port: int, password: str | None, db: int) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from contract import JobField, JobStatus, canonical_cache_key
+from contract import JobField, JobStatus, cache_key_prefix
 
 # KEYS: the items' cache keys, then the job key. ARGV: the job's TTL and creation time.
 # The record's field names are written into the script: every argument costs redis-py
@@ -63,16 +63,18 @@ class PredictionCache:
 
     async def lookup_or_open_job(
         self,
-        items: Sequence[Sequence[float]],
+        key_suffixes: Sequence[str],
         model_version: str,
         job_key: str,
         created_at: float,
     ) -> list[bytes | None]:
         """Each item's cached result (JSON bytes) or None; the job exists iff one is None.
 
-        `items` hold canonical values (`contract.canonical_values`), as the route makes them.
+        `key_suffixes` are the items' canonical values as keys spell them, as the route makes
+        them (`contract.canonical_rows`).
         """
-        keys = [*(canonical_cache_key(values, model_version) for values in items), job_key]
+        prefix = cache_key_prefix(model_version)
+        keys = [*(prefix + suffix for suffix in key_suffixes), job_key]
         args = [self.job_ttl, repr(created_at).encode()]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()

@@ -105,6 +105,10 @@ class Dispatcher:
             argsrepr=f"[<{len(jobs)} jobs, {items} items>]",
             kwargsrepr="{}",
             serializer=TASK_SERIALIZER,
+            # Celery declares the queue before every publish (a kombu check that copies the
+            # entity each time). Redis needs no declaring: the default exchange pushes to
+            # the queue's list by name, and the workers declare their queues themselves.
+            declare=[],
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
         )

@@ -6,6 +6,7 @@ nothing (Celery is lazy), and the model and Redis client are made per process af
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -24,6 +25,21 @@ from worker.model import ModelIntegrityError, verify_checksum
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.worker")
+
+PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+# Allocations between young-generation collections; Python's default is 700. A 3,000-row
+# task allocates tens of thousands of objects, each collection walking the young ones.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def _freeze_long_lived() -> None:
+    """Keep the objects that live as long as the process out of every GC pass.
+
+    A full collection walked the ~140,000 objects of Celery, scikit-learn and the model:
+    ~65 ms each time, and batch tasks trigger one every few tasks (docs/performance.md).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
 
 
 def _restore_interval(visibility_timeout: float) -> int:
@@ -85,6 +101,12 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(processName)s %(name)s %(message)s",
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # Celery logs two lines a task at INFO (received; succeeded, with a repr of the
+        # result): ~7 % of a worker's CPU on small tasks (docs/performance.md). The task logs
+        # its own line; failures still come at ERROR; LOG_LEVEL=DEBUG keeps them all.
+        for name in PER_TASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         metadata = verify_checksum(settings.model_dir)
     except ModelIntegrityError as exc:
@@ -127,6 +149,7 @@ _announcer = _ModelAnnouncer()
 @worker_ready.connect
 def _announce_on_ready(**_: Any) -> None:
     _announcer.announce(force=True)
+    _freeze_long_lived()  # the main process: after its consumer and pool are up
 
 
 @heartbeat_sent.connect
@@ -143,3 +166,4 @@ def _load_per_process(**_: Any) -> None:
         log.exception("could not load the model in this process")
         return
     metrics.record_model(rt.model.metadata)
+    _freeze_long_lived()

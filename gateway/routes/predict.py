@@ -20,7 +20,7 @@ from contract import (
     JobStatus,
     PredictionRequest,
     PredictionResponse,
-    canonical_values,
+    canonical_rows,
     job_key,
 )
 from gateway.errors import PROBLEM_JSON, ProblemError
@@ -206,7 +206,7 @@ async def predict(request: Request) -> Response:
             f"Too many items: {len(body.items)} > MAX_ITEMS ({settings.max_items}).",
             errors=[{"field": "items", "message": f"at most {settings.max_items} items"}],
         )
-    values = [canonical_values(item.values()) for item in body.items]
+    values, key_suffixes = canonical_rows([item.values() for item in body.items])
     version = services.model.version
     job_id = secrets.token_hex(16)
     if version is None:
@@ -215,7 +215,7 @@ async def predict(request: Request) -> Response:
         await services.jobs.create(job_id, cached, time.time())
     else:
         cached = await services.cache.lookup_or_open_job(
-            values, version, job_key(job_id), time.time()
+            key_suffixes, version, job_key(job_id), time.time()
         )
     misses = [values[i] for i, entry in enumerate(cached) if entry is None]
     if hits := len(values) - len(misses):

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract import CANONICAL_DECIMALS, cache_key, canonical_cache_key, canonical_values
+from contract import (
+    CANONICAL_DECIMALS,
+    cache_key,
+    cache_key_prefix,
+    canonical_cache_key,
+    canonical_rows,
+    canonical_values,
+)
 
 measurement = st.floats(min_value=0.0001, max_value=100, allow_nan=False, allow_infinity=False)
+# What a request may carry: (0, 100].
+request_value = st.floats(min_value=0, max_value=100, exclude_min=True)
 
 
 def test_equal_values_written_differently_share_a_key() -> None:
@@ -44,3 +54,21 @@ def test_key_of_canonical_values_is_the_key_of_the_values(values: list[float]) -
 def test_keys_are_equal_exactly_when_rounded_values_are(a: list[float], b: list[float]) -> None:
     same = [round(x, CANONICAL_DECIMALS) for x in a] == [round(x, CANONICAL_DECIMALS) for x in b]
     assert (cache_key(a, "v") == cache_key(b, "v")) == same
+
+
+@given(st.lists(st.lists(request_value, min_size=4, max_size=4), max_size=30))
+def test_canonical_rows_are_the_exact_values_and_keys(rows: list[list[float]]) -> None:
+    # The gateway's one-pass rounding and key text must be the exact ones, or the cache
+    # would miss what the worker stored (or return another item's answer).
+    values, suffixes = canonical_rows(rows)
+    assert values == [canonical_values(row) for row in rows]
+    assert [cache_key_prefix("v") + s for s in suffixes] == [cache_key(row, "v") for row in rows]
+
+
+@pytest.mark.parametrize(
+    "row", [[100, 0.00005, 0.00004, 10.00005], [50.0, 0.5, 20.05, 0.0001], [99.99995, 1, 2, 3]]
+)
+def test_canonical_rows_at_the_edges(row: list[float]) -> None:
+    values, suffixes = canonical_rows([row])
+    assert values == [canonical_values(row)]
+    assert cache_key_prefix("v") + suffixes[0] == cache_key(row, "v")

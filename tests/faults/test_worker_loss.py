@@ -27,7 +27,8 @@ from tests.integration.helpers import fresh_item, wait_for_job
 # Production keeps 60 s (README); a short one here makes redelivery after a whole-worker
 # loss take seconds instead of minutes. It still exceeds the ~1 s the big task needs.
 TEST_VISIBILITY_TIMEOUT = "5"
-SUCCEEDED = re.compile(r"Task irisq\.predict\[([0-9a-f-]+)\] succeeded")
+# The task's own line, logged once it has written its results.
+SUCCEEDED = re.compile(r"irisq\.task task=([0-9a-f-]+) jobs=")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import orjson
 from redis.asyncio import Redis
 
-from contract import JobField, cache_key, canonical_values, job_key
+from contract import JobField, cache_key, canonical_rows, canonical_values, job_key
 from gateway.cache import PredictionCache
 from scripts.stack import LocalStack
 
@@ -17,7 +17,8 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
         redis = Redis.from_url(url)
         try:
             cache = PredictionCache(redis, job_ttl_seconds=60)
-            found = await cache.lookup_or_open_job(items, "v1", job_key(job_id), 12.5)
+            _, suffixes = canonical_rows(items)
+            found = await cache.lookup_or_open_job(suffixes, "v1", job_key(job_id), 12.5)
             record = await redis.hgetall(job_key(job_id))
             ttl = await redis.ttl(job_key(job_id))
             return found, {"record": record, "ttl": ttl}

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from contract import canonical_values
-from worker.tasks import InvalidTaskPayload, _rows
+from worker.tasks import InvalidTaskPayload
+from worker.tasks import _rows as read_rows
+
+
+def _rows(jobs: list[dict[str, Any]]) -> list[list[float]]:
+    """The rows, checked against the matrix the model is given: the two must agree."""
+    matrix, rows = read_rows(jobs)
+    assert matrix.dtype == np.float64
+    assert matrix.tolist() == rows
+    return rows
+
 
 value = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False)
 item = st.lists(value, min_size=4, max_size=4)
