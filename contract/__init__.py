@@ -157,20 +157,38 @@ _ROW_FORMAT = "|".join([f"%.{CANONICAL_DECIMALS}f"] * len(FEATURES))
 _TRAILING_ZEROS = re.compile(r"\.?0+(?=[|\n]|\Z)")
 
 
+def _rows_text(rows: Iterable[Sequence[float]]) -> str:
+    """Every row's values rounded by "%.4f", `|` between values, a newline between rows.
+
+    "%.4f" rounds exactly as `round(v, 4)` does: both are CPython's correctly rounded dtoa.
+    """
+    return "\n".join([_ROW_FORMAT % tuple(row) for row in rows])
+
+
+def _key_suffixes(text: str) -> list[str]:
+    # A canonical value's "%.4f" text, with at most 15 significant digits (any magnitude
+    # below 1e11), is its shortest repr once its trailing zeros go: what `_format` spells.
+    return _TRAILING_ZEROS.sub("", text).split("\n") if text else []
+
+
 def canonical_rows(rows: Iterable[Sequence[float]]) -> tuple[list[list[float]], list[str]]:
     """Each row's `canonical_values` and its cache-key suffix (`5.1|3.5|1.4|0.2`), for
     measurements in (0, 100] as requests carry them.
 
     The same as `canonical_values` and `canonical_cache_key` (a property test holds them
-    equal), at half the cost: "%.4f" rounds exactly as `round(v, 4)` does (both are CPython's
-    correctly rounded dtoa), and such a value's shortest repr is that text with its trailing
-    zeros stripped, done here in one pass over every row's text.
+    equal) at half the cost, in one pass over every row's text.
     """
-    text = "\n".join([_ROW_FORMAT % tuple(row) for row in rows])
-    if not text:
-        return [], []
-    values = [[float(v) for v in line.split("|")] for line in text.split("\n")]
-    return values, _TRAILING_ZEROS.sub("", text).split("\n")
+    text = _rows_text(rows)
+    values = [[float(v) for v in line.split("|")] for line in text.split("\n")] if text else []
+    return values, _key_suffixes(text)
+
+
+def canonical_key_suffixes(rows: Iterable[Sequence[float]]) -> list[str]:
+    """The cache-key suffixes of rows of canonical values, each of magnitude below 1e11.
+
+    The same text as `canonical_cache_key` spells (a property test holds them equal).
+    """
+    return _key_suffixes(_rows_text(rows))
 
 
 def redis_url(url: str | None, host: str, port: int, password: str | None, db: int) -> str:

@@ -20,7 +20,9 @@ from contract import (
     JobField,
     JobStatus,
     TaskJobs,
+    cache_key_prefix,
     canonical_cache_key,
+    canonical_key_suffixes,
     canonical_values,
     job_key,
 )
@@ -29,6 +31,10 @@ from worker.model import FloatArray, ModelIntegrityError
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.task")
+
+# Below this magnitude `canonical_key_suffixes` spells keys in one pass (a third faster on
+# 3,000-row tasks); anything larger takes the exact way. Requests carry at most 100.
+KEY_TEXT_MAX = 1e11
 
 
 class InvalidTaskPayload(ValueError):
@@ -56,6 +62,38 @@ def _rows(jobs: TaskJobs) -> tuple[FloatArray, list[list[float]]]:
         return matrix, items
     rows = [canonical_values(row) for row in items]
     return np.asarray(rows, dtype=np.float64), rows
+
+
+def _cache_keys(matrix: FloatArray, rows: list[list[float]], version: str) -> list[str]:
+    """The rows' cache keys; `rows` are canonical (from `_rows`)."""
+    if len(rows) and np.abs(matrix).max() < KEY_TEXT_MAX:
+        prefix = cache_key_prefix(version)
+        return [prefix + suffix for suffix in canonical_key_suffixes(rows)]
+    return [canonical_cache_key(values, version) for values in rows]
+
+
+ITEM_START = b'{"prediction":'
+
+
+def _item_results(classes: list[str], proba: FloatArray) -> list[bytes]:
+    """Each row's result as JSON bytes, from one orjson call for the whole task.
+
+    One call and a split cost half as much as a call per item (3,000-row tasks). Items start
+    with ITEM_START and, in JSON, that text can begin nowhere else (a quote inside a string
+    is escaped), so splitting on it gives each item's exact bytes.
+    """
+    # Plain Python numbers in bulk: far cheaper than converting numpy scalars one by one.
+    indices = proba.argmax(axis=1).tolist()
+    items = [
+        {
+            "prediction": classes[index],
+            "class_index": index,
+            "probabilities": dict(zip(classes, probabilities, strict=True)),
+        }
+        for index, probabilities in zip(indices, proba.tolist(), strict=True)
+    ]
+    parts = orjson.dumps(items)[1:-1].split(b"," + ITEM_START)
+    return [parts[0], *(ITEM_START + part for part in parts[1:])] if items else []
 
 
 def _public_error(exc: BaseException) -> str:
@@ -118,20 +156,9 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
     classes = metadata.classes
     version = metadata.version
     finished = time.time()
-    # Plain Python numbers in bulk: far cheaper than converting numpy scalars one by one.
-    indices = proba.argmax(axis=1).tolist()
     # Each result is serialised once: the cache entry, the job's record and the done message
     # all reuse these bytes (orjson.Fragment embeds them as they are).
-    item_json = [
-        orjson.dumps(
-            {
-                "prediction": classes[index],
-                "class_index": index,
-                "probabilities": dict(zip(classes, probabilities, strict=True)),
-            }
-        )
-        for index, probabilities in zip(indices, proba.tolist(), strict=True)
-    ]
+    item_json = _item_results(classes, proba)
     done: dict[str, Any] = {}
     job_results: list[bytes] = []
     row = 0
@@ -159,7 +186,7 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
         *job_results,
         *item_json,
     ]
-    keys = [MODEL_KEY, *job_keys, *(canonical_cache_key(values, version) for values in rows)]
+    keys = [MODEL_KEY, *job_keys, *_cache_keys(matrix, rows, version)]
     # One command: the records, the cache entries, the model announcement, then the message.
     rt.record_results(keys=keys, args=args)
     log.info(

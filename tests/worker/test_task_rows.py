@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract import canonical_values
-from worker.tasks import InvalidTaskPayload
+from contract import canonical_cache_key, canonical_values
+from worker.tasks import InvalidTaskPayload, _cache_keys, _item_results
 from worker.tasks import _rows as read_rows
 
 
@@ -65,3 +66,53 @@ def test_malformed_items_are_refused(items: list[Any]) -> None:
 def test_a_job_without_items_is_refused() -> None:
     with pytest.raises(InvalidTaskPayload):
         _rows([{"job_id": "a"}])  # type: ignore[typeddict-item]
+
+
+def _one_by_one(classes: list[str], proba: np.ndarray) -> list[bytes]:
+    return [
+        orjson.dumps(
+            {
+                "prediction": classes[int(row.argmax())],
+                "class_index": int(row.argmax()),
+                "probabilities": dict(zip(classes, row.tolist(), strict=True)),
+            }
+        )
+        for row in proba
+    ]
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ["setosa", "versicolor", "virginica"],
+        # Names that contain the split marker itself, quotes and non-ASCII text.
+        ['a,{"prediction":', 'b"}', "ç,{\\"],
+    ],
+)
+def test_item_results_are_each_items_exact_json(classes: list[str]) -> None:
+    proba = np.random.default_rng(1).dirichlet([1, 1, 1], size=500)
+    proba[0] = [1e-05, 1e-07, 1 - 1e-05 - 1e-07]
+    results = _item_results(classes, proba)
+    assert results == _one_by_one(classes, proba)
+    assert [orjson.loads(r)["prediction"] for r in results[:1]] == [classes[2]]
+
+
+def test_item_results_of_no_rows_are_empty() -> None:
+    assert _item_results(["a", "b", "c"], np.empty((0, 3))) == []
+
+
+@given(st.lists(st.lists(st.floats(-1e12, 1e12), min_size=4, max_size=4), min_size=1, max_size=20))
+def test_cache_keys_are_the_contracts_keys_of_the_rows(items: list[list[float]]) -> None:
+    # Within KEY_TEXT_MAX the one-pass spelling, beyond it the exact one: the same keys.
+    matrix, rows = read_rows([{"job_id": "a", "items": items}])
+    expected = [canonical_cache_key(row, "v") for row in rows]
+    assert _cache_keys(matrix, rows, "v") == expected
+
+
+def test_cache_keys_of_small_and_whole_values() -> None:
+    rows = [[0.0001, 100.0, 5.0, 0.0], [-5.1, 1e10, 99.9999, 10.05]]
+    matrix = np.asarray(rows)
+    assert _cache_keys(matrix, rows, "v") == [
+        "irisq:pred:v:0.0001|100|5|0",
+        "irisq:pred:v:-5.1|10000000000|99.9999|10.05",
+    ]
