@@ -1,11 +1,16 @@
-"""The worker as a real process: it refuses a bad model at start-up."""
+"""The worker as a real process: it refuses a bad model at start-up; what it logs per task."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import httpx
+import pytest
+
 from scripts.stack import LocalStack
+from tests.integration.helpers import fresh_item
 from worker.train import MODEL_FILE
 
 
@@ -23,3 +28,19 @@ def test_worker_refuses_to_start_on_checksum_mismatch(stack: LocalStack, model_d
     assert "refusing to start" in log
     assert "checksum mismatch" in log
     assert "ready." not in log
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_celery_logs_its_per_task_lines_only_at_debug(stack: LocalStack, level: str) -> None:
+    stack.start_redis()
+    worker = stack.start_worker(LOG_LEVEL=level)
+    stack.start_gateway()
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        response = http.post("/predict", json={"items": [fresh_item()]})
+    assert response.status_code == 200, response.text
+    log = worker.log()
+    # The task's own line at INFO and above; Celery's received/succeeded lines at DEBUG only.
+    assert re.search(r"irisq\.task task=[0-9a-f]+ jobs=1 items=1 ", log), log[-2000:]
+    received = re.search(r"Task irisq\.predict\[[0-9a-f]+\] received", log)
+    succeeded = re.search(r"Task irisq\.predict\[[0-9a-f]+\] succeeded in", log)
+    assert bool(received) == bool(succeeded) == (level == "DEBUG"), log[-2000:]
