@@ -35,8 +35,8 @@ GC_GEN0_THRESHOLD = 50_000
 def _freeze_long_lived() -> None:
     """Keep the objects that live as long as the process out of every GC pass.
 
-    A full collection walked the ~140,000 objects of Celery, scikit-learn and the model:
-    ~65 ms each time, and batch tasks trigger one every few tasks (docs/performance.md).
+    A full collection walked the ~140,000 objects of Celery, scikit-learn and the model in
+    ~65 ms; 100 tasks of 3,000 rows made 400 collections, 1.4 ms a task (docs/performance.md).
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
@@ -103,8 +103,9 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
     )
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # Celery logs two lines a task at INFO (received; succeeded, with a repr of the
-        # result): ~7 % of a worker's CPU on small tasks (docs/performance.md). The task logs
-        # its own line; failures still come at ERROR; LOG_LEVEL=DEBUG keeps them all.
+        # result): ~13 % of a pool process and ~4 % of the main process on small tasks
+        # (docs/performance.md). The task logs its own line; failures still come at ERROR;
+        # LOG_LEVEL=DEBUG keeps them all.
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:

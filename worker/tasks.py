@@ -56,8 +56,8 @@ def _rows(jobs: TaskJobs) -> tuple[FloatArray, list[list[float]]]:
     # The gateway sends canonical values already. numpy's rounding returns a value unchanged
     # exactly when it is canonical, at a fraction of the cost of Python's `round` per value
     # (which was a third of a worker's time on 100-item requests): then the payload's own
-    # lists are the rows (new lists from the matrix cost more than the check, mostly in
-    # fresh memory). Anything else is canonicalised the exact way.
+    # lists are the rows (rebuilding them from the matrix cost more than the check).
+    # Anything else is canonicalised the exact way.
     if (np.round(matrix, CANONICAL_DECIMALS) == matrix).all():
         return matrix, items
     rows = [canonical_values(row) for row in items]
