@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,11 @@ class LoadedModel:
     metadata: ModelMetadata
     forest: Any
     flat: FlatForest
+
+    @cached_property
+    def metadata_json(self) -> str:
+        """The metadata as the model announcement carries it, serialised once, not per task."""
+        return self.metadata.model_dump_json()
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
         # The flat walk costs ~8 µs a row, scikit-learn ~4.5 ms a call: measured, they cross

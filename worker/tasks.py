@@ -180,7 +180,7 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
         MODEL_TTL_SECONDS,
         finished,
         version,
-        metadata.model_dump_json(),
+        rt.model.metadata_json,
         DONE_CHANNEL,
         message,
         *job_results,
