@@ -20,6 +20,7 @@ from celery import Celery
 from contract import TASK_NAME, task_job
 from contract.broker import TASK_SERIALIZER, TRANSPORT, register_task_serializer
 from gateway.metrics import Metrics
+from gateway.sent_events import FLUSH_SECONDS, BufferedSentEvents
 from gateway.settings import Settings
 
 log = logging.getLogger("irisq.gateway")
@@ -60,8 +61,11 @@ class Dispatcher:
         self.pending = _Batch()
         self.in_flight: dict[str, float] = {}
         self.wake = asyncio.Event()
-        # Celery's publishing client blocks; one thread keeps it off the event loop.
+        # Celery's publishing client blocks; one thread keeps it off the event loop. It also
+        # sends the buffered task-sent events: the events' connection is used by it alone.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="celery-publish")
+        self.sent_events: BufferedSentEvents | None = None
+        self.events_flush: asyncio.TimerHandle | None = None
 
     def submit(self, job_id: str, items: list[list[float]]) -> None:
         if not self.pending.jobs:
@@ -95,6 +99,8 @@ class Dispatcher:
                 return
 
     def _publish(self, task_id: str, jobs: list[dict[str, Any]]) -> None:
+        if self.sent_events is None:
+            self.sent_events = BufferedSentEvents(self.celery)
         items = sum(len(job["items"]) for job in jobs)
         self.celery.send_task(
             TASK_NAME,
@@ -109,6 +115,7 @@ class Dispatcher:
             # entity each time). Redis needs no declaring: the default exchange pushes to
             # the queue's list by name, and the workers declare their queues themselves.
             declare=[],
+            event_dispatcher=self.sent_events,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
         )
@@ -141,23 +148,45 @@ class Dispatcher:
                     backoff = min(backoff * 2, 2.0)
                     continue
                 backoff = 0.1
+                if self.events_flush is None:
+                    self.events_flush = loop.call_later(FLUSH_SECONDS, self._flush_events, loop)
                 self.metrics.tasks_published.inc()
                 self.metrics.jobs_per_task.observe(len(batch.jobs))
 
-    async def flush(self) -> None:
-        """Send the jobs still gathering: at shutdown, after `run` stopped.
+    def _send_events(self, close: bool = False) -> None:
+        if self.sent_events is None:
+            return
+        try:
+            # Celery's dispatcher keeps what it could not send for the next flush.
+            self.sent_events.flush()
+            if close:
+                self.sent_events.close()
+                self.sent_events = None
+        except Exception as exc:
+            log.warning("could not send task events: %s", exc)
 
-        They were accepted (202) and their records say queued; dropping them here would
+    def _flush_events(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.events_flush = None
+        loop.run_in_executor(self.executor, self._send_events)
+
+    async def flush(self) -> None:
+        """Send the jobs still gathering and the buffered events: at shutdown, after `run`.
+
+        The jobs were accepted (202) and their records say queued; dropping them here would
         leave them queued until JOB_TTL_SECONDS.
         """
-        if not self.pending.jobs:
-            return
-        batch, self.pending = self.pending, _Batch()
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self.executor, self._publish, uuid.uuid4().hex, batch.jobs)
-        except Exception as exc:
-            log.error("could not send %d jobs at shutdown: %s", len(batch.jobs), exc)
+        if self.pending.jobs:
+            batch, self.pending = self.pending, _Batch()
+            try:
+                await loop.run_in_executor(
+                    self.executor, self._publish, uuid.uuid4().hex, batch.jobs
+                )
+            except Exception as exc:
+                log.error("could not send %d jobs at shutdown: %s", len(batch.jobs), exc)
+        if self.events_flush is not None:
+            self.events_flush.cancel()
+        await loop.run_in_executor(self.executor, self._send_events, True)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
