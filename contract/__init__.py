@@ -224,3 +224,9 @@ TaskJobs = list[dict[str, Any]]
 
 def task_job(job_id: str, items: list[list[float]]) -> dict[str, Any]:
     return {"job_id": job_id, "items": items}
+
+
+# Messages on DONE_CHANNEL: a task's outcome, {"task_id": str, "jobs": {job_id: outcome}}, and
+# before it the task's start, {"task_id": str, "started": true}.
+def started_message(task_id: str) -> str:
+    return f'{{"task_id":"{task_id}","started":true}}'

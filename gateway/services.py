@@ -52,7 +52,9 @@ class Services:
         celery = create_celery_client(settings)
         model = ModelInfo(redis, settings.model_refresh_seconds)
         dispatcher = Dispatcher(celery, settings, metrics)
-        listener = DoneListener(redis, dispatcher.task_done, model.observe)
+        listener = DoneListener(
+            redis, dispatcher.task_done, model.observe, on_task_started=dispatcher.task_started
+        )
         return cls(
             settings=settings,
             metrics=metrics,

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # Coalescing: misses from concurrent requests travel to the workers as one task.
     coalesce_max_items: int = Field(default=2000, ge=1)
     coalesce_max_wait_ms: float = Field(default=5.0, ge=0)
-    max_tasks_in_flight: int = Field(default=2, ge=1)
+    max_tasks_in_flight: int = Field(default=3, ge=1)
     model_refresh_seconds: float = 5.0
     log_level: str = "INFO"
 

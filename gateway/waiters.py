@@ -29,9 +29,11 @@ class DoneListener:
         redis: Redis,
         on_task_done: Callable[[str], None],
         on_model_version: Callable[[str], None] | None = None,
+        on_task_started: Callable[[str], None] | None = None,
     ) -> None:
         self.redis = redis
         self.on_task_done = on_task_done
+        self.on_task_started = on_task_started
         self.on_model_version = on_model_version
         self.futures: dict[str, asyncio.Future[Outcome]] = {}
         self.subscribed = asyncio.Event()
@@ -47,6 +49,10 @@ class DoneListener:
     def deliver(self, data: bytes) -> None:
         message = orjson.loads(data)
         task_id = message.get("task_id")
+        if message.get("started"):
+            if task_id and self.on_task_started:
+                self.on_task_started(task_id)
+            return
         if task_id:
             self.on_task_done(task_id)
         for job_id, outcome in message.get("jobs", {}).items():

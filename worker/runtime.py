@@ -19,12 +19,14 @@ log = logging.getLogger("irisq.worker")
 # (a pipeline of HSET, EXPIRE and SET EX per job and item) redis-py's packing of every command
 # cost a task's pool process a third of its time (docs/performance.md).
 
-# KEYS: the jobs' keys. ARGV: the start time.
+# KEYS: the jobs' keys. ARGV: the start time, the done channel, the task's started message
+# (the gateway sends its next task once this one has a worker: gateway/dispatcher.py).
 MARK_RUNNING_LUA = f"""
 for i = 1, #KEYS do
   redis.call('HSET', KEYS[i], '{JobField.STATUS}', '{JobStatus.RUNNING}',
     '{JobField.STARTED_AT}', ARGV[1])
 end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return #KEYS
 """
 

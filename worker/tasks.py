@@ -25,6 +25,7 @@ from contract import (
     canonical_key_suffixes,
     canonical_values,
     job_key,
+    started_message,
 )
 from worker import metrics, runtime
 from worker.model import FloatArray, ModelIntegrityError
@@ -140,7 +141,7 @@ def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
         raise
 
     job_keys = [job_key(job["job_id"]) for job in jobs]
-    rt.mark_running(keys=job_keys, args=[started])
+    rt.mark_running(keys=job_keys, args=[started, DONE_CHANNEL, started_message(self.request.id)])
 
     try:
         matrix, rows = _rows(jobs)

@@ -6,9 +6,13 @@ import asyncio
 import time
 from typing import Any
 
+import orjson
+
+from contract import started_message
 from gateway.dispatcher import Dispatcher
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.waiters import DoneListener
 
 
 class FastWorkerDispatcher(Dispatcher):
@@ -41,3 +45,55 @@ def test_a_task_done_before_its_publish_returns_leaves_nothing_in_flight() -> No
     # Before the fix the entry was made after the publish returned, so the outcome found
     # nothing to clear and each such task held a slot until IN_FLIGHT_EXPIRY_SECONDS.
     assert dispatcher.in_flight == {}
+
+
+class RecordingDispatcher(Dispatcher):
+    """Publishing that only records the task; the test plays the worker's messages."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(celery=None, settings=settings, metrics=Metrics())  # type: ignore[arg-type]
+        self.tasks: list[tuple[str, list[str]]] = []
+
+    def _publish(self, task_id: str, jobs: list[dict[str, Any]]) -> None:
+        self.tasks.append((task_id, [job["job_id"] for job in jobs]))
+
+
+def test_jobs_wait_for_the_queued_task_to_start_then_travel_together() -> None:
+    async def run() -> list[list[list[str]]]:
+        # Slots to spare and a long time bound: only the queued task holds jobs back.
+        settings = Settings(max_tasks_in_flight=10, coalesce_max_wait_ms=10_000)
+        dispatcher = RecordingDispatcher(settings)
+        listener = DoneListener(
+            None,  # type: ignore[arg-type]
+            dispatcher.task_done,
+            on_task_started=dispatcher.task_started,
+        )
+        runner = asyncio.create_task(dispatcher.run())
+        seen: list[list[list[str]]] = []
+
+        async def settle() -> None:
+            await asyncio.sleep(0.05)
+            seen.append([jobs for _, jobs in dispatcher.tasks])
+
+        dispatcher.submit("a", [[5.1, 3.5, 1.4, 0.2]])
+        await settle()  # [a] sent at once: nothing was waiting
+        dispatcher.submit("b", [[5.1, 3.5, 1.4, 0.2]])
+        dispatcher.submit("c", [[5.1, 3.5, 1.4, 0.2]])
+        await settle()  # b and c gather: task 1 has no worker yet
+        listener.deliver(started_message(dispatcher.tasks[0][0]).encode())
+        await settle()  # task 1 started: b and c leave together
+        dispatcher.submit("d", [[5.1, 3.5, 1.4, 0.2]])
+        await settle()  # task 2 still waits for a worker
+        listener.deliver(orjson.dumps({"task_id": dispatcher.tasks[1][0], "jobs": {}}))
+        await settle()  # a task that finished has started too
+        runner.cancel()
+        dispatcher.close()
+        return seen
+
+    assert asyncio.run(run()) == [
+        [["a"]],
+        [["a"]],
+        [["a"], ["b", "c"]],
+        [["a"], ["b", "c"]],
+        [["a"], ["b", "c"], ["d"]],
+    ]

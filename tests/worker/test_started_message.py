@@ -1,0 +1,43 @@
+"""A real worker announces each task's start on the done channel, before its outcome."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+import redis
+
+from contract import DONE_CHANNEL, TASK_NAME, JobField, job_key, task_job
+from gateway.dispatcher import create_celery_client
+from gateway.settings import Settings
+from scripts.stack import LocalStack
+
+
+def test_the_started_message_comes_with_the_running_marks_and_before_the_outcome(
+    stack: LocalStack,
+) -> None:
+    stack.start_redis()
+    stack.start_worker()
+    client = redis.Redis.from_url(str(stack.redis_url))
+    channel = client.pubsub(ignore_subscribe_messages=True)
+    channel.subscribe(DONE_CHANNEL)
+    celery = create_celery_client(Settings(redis_url=str(stack.redis_url)))
+    task_id, job_id = uuid.uuid4().hex, uuid.uuid4().hex
+    celery.send_task(TASK_NAME, args=[[task_job(job_id, [[5.1, 3.5, 1.4, 0.2]])]], task_id=task_id)
+
+    messages = []
+    deadline = time.monotonic() + 20
+    while len(messages) < 2 and time.monotonic() < deadline:
+        message = channel.get_message(timeout=0.5)
+        if message is not None:
+            messages.append(orjson.loads(message["data"]))
+    started_at = client.hget(job_key(job_id), JobField.STARTED_AT)
+    channel.close()
+    client.close()
+    celery.close()
+
+    assert messages[0] == {"task_id": task_id, "started": True}
+    assert messages[1]["task_id"] == task_id
+    assert messages[1]["jobs"][job_id]["status"] == "done"
+    assert started_at is not None
