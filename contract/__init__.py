@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 FEATURES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
@@ -228,5 +229,5 @@ def task_job(job_id: str, items: list[list[float]]) -> dict[str, Any]:
 
 # Messages on DONE_CHANNEL: a task's outcome, {"task_id": str, "jobs": {job_id: outcome}}, and
 # before it the task's start, {"task_id": str, "started": true}.
-def started_message(task_id: str) -> str:
-    return f'{{"task_id":"{task_id}","started":true}}'
+def started_message(task_id: str) -> bytes:
+    return orjson.dumps({"task_id": task_id, "started": True})
