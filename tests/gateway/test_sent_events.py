@@ -30,7 +30,7 @@ class Capture(threading.Thread):
 
     def run(self) -> None:
         with self.app.connection_for_read() as conn:
-            receiver = self.app.events.Receiver(conn, handlers={"task-sent": self.on_sent})
+            receiver = self.app.events.Receiver(conn, handlers={"task-sent": self.events.append})
             self.receiver = receiver
             original = receiver._receive
 
@@ -41,9 +41,6 @@ class Capture(threading.Thread):
             receiver._receive = count
             with contextlib.suppress(TimeoutError):
                 receiver.capture(limit=None, timeout=10, wakeup=False)
-
-    def on_sent(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
 
 
 def _subscribed(url: str) -> bool:
