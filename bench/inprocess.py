@@ -94,7 +94,7 @@ async def measure(args: argparse.Namespace, redis_url: str) -> None:
     from gateway.app import create_app
     from gateway.settings import Settings
 
-    gateway = create_app(Settings(log_level="WARNING", max_tasks_in_flight=args.workers + 1))
+    gateway = create_app(Settings(log_level="WARNING"))
     async with gateway.router.lifespan_context(gateway):
         await asyncio.sleep(1)  # the model version read
         for name, app, fresh in (

@@ -211,8 +211,7 @@ class BenchStack:
         self.stack.start_redis()
         self.stack.train_if_missing()
         self.workers = [self.stack.start_worker(WORKER_POOL=self.pool) for _ in range(workers)]
-        # One task per worker process, and one queued for the first to finish.
-        self.stack.start_gateway(MAX_TASKS_IN_FLIGHT=str(workers + 1), LOG_LEVEL="WARNING")
+        self.stack.start_gateway(LOG_LEVEL="WARNING")
         wait_until(lambda: http_ok(f"{self.stack.base_url}/ready"), 30, "ready")
         # Warm up: the model version known, the cached scenario's entry present.
         run_wrk(self.stack.base_url, SCENARIOS["cached"], 4, 1)

@@ -1,10 +1,10 @@
 """Sends jobs to the workers: misses from concurrent requests travel as one Celery task.
 
 Nothing waits when the workers are idle: a job is sent at once. While a sent task still waits
-for a worker, or MAX_TASKS_IN_FLIGHT tasks are unfinished, jobs gather (bounded by time and
-size) and the next task carries them all, so one model call and one Celery round trip serve
-many requests. A task is sent as soon as the one before it starts, so a worker that finishes
-finds its next task already queued.
+for a worker (or MAX_TASKS_IN_FLIGHT, a safety bound, are unfinished), jobs gather (bounded by
+time and size) and the next task carries them all, so one model call and one Celery round
+trip serve many requests. A task is sent as soon as the one before it starts, so a worker that
+finishes finds its next task already queued, and any number of workers are kept fed.
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ def create_celery_client(settings: Settings) -> Celery:
 
 
 @dataclass
+class _Flight:
+    """A sent task not yet finished; `started` once a worker has taken it."""
+
+    sent: float
+    started: bool = False
+
+
+@dataclass
 class _Batch:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     items: int = 0
@@ -61,9 +69,7 @@ class Dispatcher:
         self.settings = settings
         self.metrics = metrics
         self.pending = _Batch()
-        self.in_flight: dict[str, float] = {}
-        # Sent and not yet started by a worker (its started message not seen).
-        self.waiting: set[str] = set()
+        self.in_flight: dict[str, _Flight] = {}
         self.wake = asyncio.Event()
         # Celery's publishing client blocks; one thread keeps it off the event loop. It also
         # sends the buffered task-sent events: the events' connection is used by it alone.
@@ -79,23 +85,25 @@ class Dispatcher:
         self.wake.set()
 
     def task_started(self, task_id: str) -> None:
-        if task_id in self.waiting:
-            self.waiting.discard(task_id)
+        flight = self.in_flight.get(task_id)
+        if flight is not None and not flight.started:
+            flight.started = True
             self.wake.set()
 
     def task_done(self, task_id: str) -> None:
-        self.waiting.discard(task_id)
         if self.in_flight.pop(task_id, None) is not None:
             self.wake.set()
 
     def _busy(self, now: float) -> bool:
-        for task_id, sent in list(self.in_flight.items()):
-            if now - sent > IN_FLIGHT_EXPIRY_SECONDS:
+        queued = False
+        for task_id, flight in list(self.in_flight.items()):
+            if now - flight.sent > IN_FLIGHT_EXPIRY_SECONDS:
                 del self.in_flight[task_id]
-                self.waiting.discard(task_id)
+            elif not flight.started:
+                queued = True
         # A task still waiting for a worker would carry the next jobs no sooner than a task
         # sent later: hold them back to travel together (docs/performance.md, fifth round).
-        return bool(self.waiting) or len(self.in_flight) >= self.settings.max_tasks_in_flight
+        return queued or len(self.in_flight) >= self.settings.max_tasks_in_flight
 
     async def _gather(self) -> None:
         """While the workers are busy, let jobs gather up to the time and size bounds."""
@@ -145,15 +153,13 @@ class Dispatcher:
                 task_id = uuid.uuid4().hex
                 # In flight from before the publish: a worker can finish the task before
                 # the publishing call returns, and its outcome must find the entry to clear.
-                self.in_flight[task_id] = time.monotonic()
-                self.waiting.add(task_id)
+                self.in_flight[task_id] = _Flight(sent=time.monotonic())
                 try:
                     await loop.run_in_executor(self.executor, self._publish, task_id, batch.jobs)
                 except Exception as exc:
                     # Keep the jobs: their records say queued, and they go out once Redis
                     # is back. Jobs submitted meanwhile travel with them.
                     self.in_flight.pop(task_id, None)
-                    self.waiting.discard(task_id)
                     self.metrics.publish_errors.inc()
                     log.warning("publish failed (%s); retrying in %.1fs", exc, backoff)
                     batch.jobs.extend(self.pending.jobs)

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     # Coalescing: misses from concurrent requests travel to the workers as one task.
     coalesce_max_items: int = Field(default=2000, ge=1)
     coalesce_max_wait_ms: float = Field(default=5.0, ge=0)
-    max_tasks_in_flight: int = Field(default=3, ge=1)
+    # Unfinished tasks, at most. Only a safety bound: the dispatcher holds jobs back while a
+    # sent task waits for a worker, so at most one waits queued and the workers set the pace
+    # however many there are (a bound of workers + 1 left a fourth worker unfed).
+    max_tasks_in_flight: int = Field(default=64, ge=1)
     model_refresh_seconds: float = 5.0
     log_level: str = "INFO"
 

@@ -97,3 +97,22 @@ def test_jobs_wait_for_the_queued_task_to_start_then_travel_together() -> None:
         [["a"], ["b", "c"]],
         [["a"], ["b", "c"], ["d"]],
     ]
+
+
+def test_by_default_every_worker_that_starts_a_task_gets_the_next_one_at_once() -> None:
+    """Scaling out needs no gateway setting: only a queued task holds jobs back."""
+
+    async def run() -> list[list[str]]:
+        # A long time bound: a job held back would not leave within the test.
+        dispatcher = RecordingDispatcher(Settings(coalesce_max_wait_ms=10_000))
+        runner = asyncio.create_task(dispatcher.run())
+        for i in range(8):  # eight workers, each taking the task sent before
+            dispatcher.submit(f"job{i}", [[5.1, 3.5, 1.4, 0.2]])
+            await asyncio.sleep(0.05)
+            assert len(dispatcher.tasks) == i + 1, f"job{i} held back"
+            dispatcher.task_started(dispatcher.tasks[i][0])
+        runner.cancel()
+        dispatcher.close()
+        return [jobs for _, jobs in dispatcher.tasks]
+
+    assert asyncio.run(run()) == [[f"job{i}"] for i in range(8)]
