@@ -54,6 +54,8 @@ class Result:
     cpu_us_per_request: dict[str, float]
     # The bare endpoint's req/s measured just before this scenario, at its concurrency.
     bare_rps: float | None = None
+    # The lowest and highest ratio of the `--repeat` pairs this row is the median of.
+    ratio_range: tuple[float, float] | None = None
 
     @property
     def rps(self) -> float:
@@ -147,9 +149,12 @@ def format_row(r: Result) -> str:
         f"{r.cpu_us_per_request[p]:.0f}" if p in r.cpu_us_per_request else "-" for p in PARTS
     )
     bare = f"{r.bare_rps:,.0f}" if r.bare_rps else "-"
+    ratio = f"{r.ratio:.2f}"
+    if r.ratio_range is not None:
+        ratio += f" ({r.ratio_range[0]:.2f}-{r.ratio_range[1]:.2f})"
     return (
         f"| {r.scenario} | {r.concurrency} | {r.workers} | {r.rps:,.0f} | {r.items_per_s:,.0f} "
-        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {bare} | {r.ratio:.2f} | {cpu} |"
+        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {bare} | {ratio} | {cpu} |"
     )
 
 
@@ -164,7 +169,7 @@ def measure_against_bare(
 ) -> Result:
     """The scenario right after the bare endpoint, `--repeat` times; the run of median ratio.
 
-    This machine's speed drifts by a quarter within minutes: a ratio is only as good as the
+    This machine's speed drifts by up to half within minutes: a ratio is only as good as the
     two figures are close in time, so each scenario gets its own bare measurement.
     """
     service, bare_url = bare
@@ -176,7 +181,10 @@ def measure_against_bare(
         result.bare_rps = reference.rps
         runs.append(result)
     runs.sort(key=lambda r: r.ratio)
-    return runs[len(runs) // 2]
+    median = runs[len(runs) // 2]
+    if len(runs) > 1:
+        median.ratio_range = (runs[0].ratio, runs[-1].ratio)
+    return median
 
 
 HEADER = (
@@ -245,7 +253,9 @@ def main() -> None:
     parser.add_argument(
         "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100"]
     )
-    parser.add_argument("--workers", type=int, default=2)
+    # One worker process: on two cores the gateway's loop needs one, and a second worker
+    # process only competes for the other (docs/performance.md, seventh round).
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per scenario; the one of median ratio is kept"
     )
@@ -296,7 +306,8 @@ def main() -> None:
         f"- Machine: {machine()}; wrk (1 thread), gateway, Redis and workers on the same box",
         f"- Worker pool: {args.pool}, one process per worker; each scenario runs {args.seconds} s;"
         " `ratio` is req/s over the bare endpoint's, measured just before the scenario at the"
-        f" same concurrency; each row is the median by ratio of {args.repeat} such pair(s);"
+        f" same concurrency; each row is the median by ratio of {args.repeat} such pair(s),"
+        " with the lowest and highest ratio of them in brackets;"
         " CPU µs/req is the CPU time each part used during the scenario over the requests made.",
         "",
         HEADER,
