@@ -35,7 +35,9 @@ class BodySizeLimitMiddleware:
                 if not value.isdigit() or int(value) > self.max_bytes:
                     await problem_response(413, detail)(scope, receive, send)
                     return
-                break
+                # The server reads no more than the declared length: nothing left to count.
+                await self.app(scope, receive, send)
+                return
 
         # Chunked bodies carry no length up front: count as they arrive.
         received = 0

@@ -71,3 +71,25 @@ def chunked(
             sock.sendall(b"0\r\n\r\n")
         status, answer = _read_response(sock, deadline)
         return status, answer, sent
+
+
+def longer_than_declared(
+    port: int, path: str, body: bytes, extra: bytes, timeout: float = 10
+) -> list[tuple[int, bytes]]:
+    """POST that declares `body`'s length and sends `extra` after it in the same write;
+    every answer until the server closes or goes quiet, in order."""
+    deadline = time.monotonic() + timeout
+    answers: list[tuple[int, bytes]] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+            + extra
+        )
+        while len(answers) < 2:
+            try:
+                answers.append(_read_response(sock, deadline))
+            except (TimeoutError, IndexError, ConnectionResetError):
+                break
+    return answers

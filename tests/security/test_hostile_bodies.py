@@ -12,7 +12,7 @@ from scripts.stack import LocalStack
 from tests.faults.procs import rss_kib
 from tests.integration.helpers import SETOSA
 from tests.security.problems import assert_safe_problem
-from tests.security.rawhttp import chunked, headers_only
+from tests.security.rawhttp import chunked, headers_only, longer_than_declared
 
 MAX_BODY_BYTES = 512 * 1024  # the gateway's default
 MAX_ITEMS = 1000
@@ -143,6 +143,20 @@ def test_oversized_chunked_body_is_cut_off_near_the_limit(running_stack: LocalSt
     assert len(_many(100_000)) > 10 * MAX_BODY_BYTES
     print(f"\nchunked 100,000 items: 413 after {sent} of {len(_many(100_000))} bytes sent")
     assert sent < 3 * MAX_BODY_BYTES, f"the gateway read {sent} bytes before refusing"
+
+
+def test_bytes_past_the_content_length_are_not_the_body(running_stack: LocalStack) -> None:
+    # The size limit counts nothing when a Content-Length within it is declared: the server
+    # hands the app only the declared bytes. What follows them is the next request, here one
+    # that announces 10 MB and is refused from its headers.
+    body = json.dumps({"items": [SETOSA]}).encode()
+    extra = (
+        "POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {TEN_MB}\r\n\r\n"
+    ).encode() + b"x" * (2 * MAX_BODY_BYTES)
+    answers = longer_than_declared(running_stack.api_port, "/predict", body, extra)
+    assert [status for status, _ in answers] == [200, 413], answers
+    assert json.loads(answers[0][1])["items"][0]["prediction"] == "setosa"
 
 
 def test_a_large_item_count_is_refused_before_any_redis_work(client: httpx.Client) -> None:
