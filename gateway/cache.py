@@ -16,48 +16,58 @@ from redis.exceptions import NoScriptError
 
 from contract import JobField, JobStatus, cache_key_prefix
 
-# KEYS: the items' cache keys, then the job key. ARGV: the job's TTL and creation time.
-# The record's field names are written into the script: every argument costs redis-py
-# encoding time on each call.
-LOOKUP_OR_OPEN_JOB = f"""
-local n = #KEYS - 1
-local found, parts, missing = {{}}, {{}}, false
--- MGET in chunks: Lua's unpack() has a stack limit of a few thousand values.
-for first = 1, n, 4000 do
-  local last = math.min(first + 3999, n)
-  local chunk = redis.call('MGET', unpack(KEYS, first, last))
-  for i = first, last do
-    local value = chunk[i - first + 1]
-    found[i] = value
-    if value then parts[i] = value else parts[i] = 'null'; missing = true end
+# One call serves every lookup of a batch. KEYS: per lookup, its items' cache keys, then its
+# job key. ARGV: the jobs' TTL, then per lookup its item count and the job's creation time.
+# Returns per lookup the list of cached values (nil for a miss). The record's field names are
+# written into the script: every argument costs redis-py encoding time on each call.
+LOOKUP_OR_OPEN_JOBS = f"""
+local ttl = ARGV[1]
+local results = {{}}
+local base = 0
+for arg = 2, #ARGV, 2 do
+  local n = tonumber(ARGV[arg])
+  local found, parts, missing = {{}}, {{}}, false
+  -- MGET in chunks: Lua's unpack() has a stack limit of a few thousand values.
+  for first = 1, n, 4000 do
+    local last = math.min(first + 3999, n)
+    local chunk = redis.call('MGET', unpack(KEYS, base + first, base + last))
+    for i = first, last do
+      local value = chunk[i - first + 1]
+      found[i] = value
+      if value then parts[i] = value else parts[i] = 'null'; missing = true end
+    end
   end
+  if missing then
+    local job = KEYS[base + n + 1]
+    redis.call('HSET', job, '{JobField.STATUS}', '{JobStatus.QUEUED}',
+      '{JobField.CREATED_AT}', ARGV[arg + 1],
+      '{JobField.CACHED}', '[' .. table.concat(parts, ',') .. ']')
+    redis.call('EXPIRE', job, ttl)
+  end
+  results[#results + 1] = found
+  base = base + n + 1
 end
-if missing then
-  local job = KEYS[n + 1]
-  redis.call('HSET', job, '{JobField.STATUS}', '{JobStatus.QUEUED}',
-    '{JobField.CREATED_AT}', ARGV[2], '{JobField.CACHED}', '[' .. table.concat(parts, ',') .. ']')
-  redis.call('EXPIRE', job, ARGV[1])
-end
-return found
+return results
 """
 
 
-Pending = tuple[list[str], list[bytes], "asyncio.Future[list[bytes | None]]"]
+Pending = tuple[list[str], bytes, "asyncio.Future[list[bytes | None]]"]
 
 
 class PredictionCache:
-    """Runs the lookups of concurrent requests together, one pipeline per round trip.
+    """Runs the lookups of concurrent requests together, one script call per round trip.
 
     redis-py spends ~100 µs of CPU on every command it sends alone (pool checkout, connection
-    check, a write and a read); in a pipeline a command costs a fraction of that. A lookup
-    is sent at once when none is in flight; while one is, the next ones gather and travel
-    together when it returns, so nobody waits for a timer.
+    check, a write and a read), and in a pipeline still a read with its own timeout per
+    command: the lookups of a batch go as one command (docs/performance.md, eighth round). A
+    lookup is sent at once when none is in flight; while one is, the next ones gather and
+    travel together when it returns, so nobody waits for a timer.
     """
 
     def __init__(self, redis: Redis, job_ttl_seconds: int) -> None:
         self.redis = redis
         self.job_ttl = str(job_ttl_seconds).encode()
-        self.script = redis.register_script(LOOKUP_OR_OPEN_JOB)
+        self.script = redis.register_script(LOOKUP_OR_OPEN_JOBS)
         self.pending: list[Pending] = []
         self.flush_task: asyncio.Task[None] | None = None
 
@@ -75,10 +85,9 @@ class PredictionCache:
         """
         prefix = cache_key_prefix(model_version)
         keys = [*(prefix + suffix for suffix in key_suffixes), job_key]
-        args = [self.job_ttl, repr(created_at).encode()]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()
-        self.pending.append((keys, args, future))
+        self.pending.append((keys, repr(created_at).encode(), future))
         # The flush task drains everything appended before it returns (nothing can be
         # appended between its last check and its end: there is no await in between).
         if self.flush_task is None or self.flush_task.done():
@@ -89,7 +98,7 @@ class PredictionCache:
         while self.pending:
             batch, self.pending = self.pending, []
             try:
-                results = await self._run(batch)
+                results: list[Any] = await self._run(batch)
             except Exception as exc:  # Redis unreachable: every waiter gets the error
                 results = [exc] * len(batch)
             for (_, _, future), result in zip(batch, results, strict=True):
@@ -101,20 +110,17 @@ class PredictionCache:
                     future.set_result([_as_bytes(v) for v in result])
 
     async def _run(self, batch: list[Pending]) -> list[Any]:
-        results = await self._pipeline(batch)
-        # A restarted Redis has forgotten the script: load it once, run those again.
-        redo = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if redo:
-            await self.redis.script_load(LOOKUP_OR_OPEN_JOB)
-            for i, result in zip(redo, await self._pipeline([batch[i] for i in redo]), strict=True):
-                results[i] = result
-        return results
-
-    async def _pipeline(self, batch: list[Pending]) -> list[Any]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
-                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
+        keys: list[str] = []
+        args: list[bytes | int] = [self.job_ttl]
+        for lookup_keys, created_at, _ in batch:
+            keys += lookup_keys
+            args += (len(lookup_keys) - 1, created_at)
+        try:
+            results: list[Any] = await self.redis.evalsha(self.script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # A restarted Redis has forgotten the script: load it once, run it again.
+            await self.redis.script_load(LOOKUP_OR_OPEN_JOBS)
+            results = await self.redis.evalsha(self.script.sha, len(keys), *keys, *args)
         return results
 
 

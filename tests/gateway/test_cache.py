@@ -55,3 +55,40 @@ def test_lookup_opens_a_job_only_for_misses_even_past_lua_unpack_limits(stack: L
     all_cached, none = _lookup(str(stack.redis_url), [items[i] for i in sorted(hits)], "b" * 32)
     assert all(v is not None for v in all_cached)
     assert none["record"] == {}
+
+
+def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
+    stack: LocalStack,
+) -> None:
+    stack.start_redis()
+    rows = [canonical_values([5 + i / 10_000, 3.0, 1.0, 0.5]) for i in range(5)]
+
+    async def run() -> tuple[list[list[bytes | None]], list[dict], int]:
+        redis = Redis.from_url(str(stack.redis_url))
+        try:
+            await redis.set(cache_key(rows[0], "v1"), b'{"n":0}')
+            await redis.set(cache_key(rows[3], "v1"), b'{"n":3}')
+            cache = PredictionCache(redis, job_ttl_seconds=60)
+            # The first call loads the script; count from after it.
+            await cache.lookup_or_open_job(canonical_rows([rows[0]])[1], "v1", "warm-up", 0)
+            await redis.config_resetstat()
+            lookups = [[rows[0]], [rows[1], rows[0], rows[2]], [rows[3]], [rows[4]]]
+            found = await asyncio.gather(
+                *(
+                    cache.lookup_or_open_job(canonical_rows(items)[1], "v1", job_key(f"{i}"), i)
+                    for i, items in enumerate(lookups)
+                )
+            )
+            calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+            records = [await redis.hgetall(job_key(f"{i}")) for i in range(len(lookups))]
+            return found, records, calls
+        finally:
+            await redis.aclose()
+
+    found, records, calls = asyncio.run(run())
+    assert calls == 1, "four concurrent lookups took more than one command"
+    assert found == [[b'{"n":0}'], [None, b'{"n":0}', None], [b'{"n":3}'], [None]]
+    # A job is opened for the lookups with a miss, each with its own cached entries.
+    assert [bool(r) for r in records] == [False, True, False, True]
+    assert orjson.loads(records[1][b"cached"]) == [None, {"n": 0}, None]
+    assert float(records[3][b"created_at"]) == 3
