@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from contract import JobField, JobStatus, cache_key_prefix
 
@@ -115,12 +114,8 @@ class PredictionCache:
         for lookup_keys, created_at, _ in batch:
             keys += lookup_keys
             args += (len(lookup_keys) - 1, created_at)
-        try:
-            results: list[Any] = await self.redis.evalsha(self.script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            # A restarted Redis has forgotten the script: load it once, run it again.
-            await self.redis.script_load(LOOKUP_OR_OPEN_JOBS)
-            results = await self.redis.evalsha(self.script.sha, len(keys), *keys, *args)
+        # redis-py's Script loads the script again when a restarted Redis has forgotten it.
+        results: list[Any] = await self.script(keys=keys, args=args)
         return results
 
 

@@ -77,7 +77,7 @@ def longer_than_declared(
     port: int, path: str, body: bytes, extra: bytes, timeout: float = 10
 ) -> list[tuple[int, bytes]]:
     """POST that declares `body`'s length and sends `extra` after it in the same write;
-    every answer until the server closes or goes quiet, in order."""
+    the first two answers, in order (fewer if the server closes or goes quiet first)."""
     deadline = time.monotonic() + timeout
     answers: list[tuple[int, bytes]] = []
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
