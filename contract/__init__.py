@@ -180,7 +180,7 @@ def canonical_rows(rows: Iterable[Sequence[float]]) -> tuple[list[list[float]], 
     equal) at half the cost, in one pass over every row's text.
     """
     text = _rows_text(rows)
-    values = [[float(v) for v in line.split("|")] for line in text.split("\n")] if text else []
+    values = [list(map(float, line.split("|"))) for line in text.split("\n")] if text else []
     return values, _key_suffixes(text)
 
 

@@ -19,7 +19,9 @@ from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
 log = logging.getLogger("irisq.model")
 
 FloatArray = npt.NDArray[np.float64]
-FLAT_FOREST_MAX_ROWS = 800
+# Below this many rows the flat walk is faster, from it the sum of compiled trees (measured:
+# docs/performance.md, ninth round).
+FLAT_FOREST_MAX_ROWS = 64
 
 
 class ModelIntegrityError(RuntimeError):
@@ -90,11 +92,34 @@ class FlatForest:
         return proba
 
 
+class TreeSum:
+    """scikit-learn's forest arithmetic without its per-call overhead, for large batches.
+
+    `ForestClassifier.predict_proba` adds each tree's `tree_.predict` (compiled) to zeros in
+    order and divides by the number of trees; here the same, without the joblib dispatch and
+    the per-tree input checks that cost ~4.5 ms a call whatever the batch size.
+    """
+
+    def __init__(self, forest: Any) -> None:
+        self.trees = [est.tree_ for est in forest.estimators_]
+        self.n_classes = int(forest.n_classes_)
+
+    def predict_proba(self, x: FloatArray) -> FloatArray:
+        # The dtype and layout scikit-learn's own input check gives the trees.
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        proba: FloatArray = np.zeros((len(x32), self.n_classes), dtype=np.float64)
+        for tree in self.trees:
+            proba += tree.predict(x32)[:, : self.n_classes]
+        proba /= len(self.trees)
+        return proba
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     metadata: ModelMetadata
     forest: Any
     flat: FlatForest
+    trees: TreeSum
 
     @cached_property
     def metadata_json(self) -> str:
@@ -102,19 +127,17 @@ class LoadedModel:
         return self.metadata.model_dump_json()
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
-        # The flat walk costs ~8 µs a row, scikit-learn ~4.5 ms a call: measured, they cross
-        # near 800 rows. Both give the same probabilities (tests/worker/test_model.py).
+        # Both give scikit-learn's probabilities (tests/worker/test_model.py).
         if len(x) < FLAT_FOREST_MAX_ROWS:
             return self.flat.predict_proba(x)
-        proba: FloatArray = self.forest.predict_proba(x)
-        return proba
+        return self.trees.predict_proba(x)
 
 
 def load_model(model_dir: Path) -> LoadedModel:
     metadata = verify_checksum(model_dir)
     try:
         forest = joblib.load(model_dir / MODEL_FILE)
-        flat = FlatForest(forest)
+        flat, trees = FlatForest(forest), TreeSum(forest)
     except Exception as exc:
         # A file that matches its checksum yet is no forest (written corrupt, wrong library
         # version): the same refusal as a mismatch, so the task fails its jobs cleanly.
@@ -122,4 +145,4 @@ def load_model(model_dir: Path) -> LoadedModel:
             f"model file {model_dir / MODEL_FILE} could not be loaded: {type(exc).__name__}"
         ) from exc
     log.info("model loaded version=%s dir=%s", metadata.version, model_dir)
-    return LoadedModel(metadata=metadata, forest=forest, flat=flat)
+    return LoadedModel(metadata=metadata, forest=forest, flat=flat, trees=trees)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from worker.model import FlatForest, ModelIntegrityError, load_model, verify_checksum
+from worker.model import (
+    FLAT_FOREST_MAX_ROWS,
+    FlatForest,
+    ModelIntegrityError,
+    TreeSum,
+    load_model,
+    verify_checksum,
+)
 from worker.train import MODEL_FILE
 
 
@@ -40,13 +47,23 @@ def test_a_missing_file_is_refused(model_copy: Path) -> None:
         verify_checksum(model_copy)
 
 
-def test_flat_forest_matches_scikit_learn(model_dir: Path) -> None:
+@pytest.mark.parametrize("evaluation", [FlatForest, TreeSum])
+def test_fast_evaluations_match_scikit_learn(model_dir: Path, evaluation: type) -> None:
     forest = joblib.load(model_dir / MODEL_FILE)
-    flat = FlatForest(forest)
+    fast = evaluation(forest)
     iris = load_iris().data
     random_rows = np.random.default_rng(7).uniform(0.0001, 100, size=(10_000, 4))
     near_iris = np.random.default_rng(8).uniform(0.1, 8, size=(10_000, 4))
-    for rows in (iris, random_rows, near_iris):
+    for rows in (iris, random_rows, near_iris, iris[:1], near_iris[:FLAT_FOREST_MAX_ROWS]):
         np.testing.assert_allclose(
-            flat.predict_proba(rows), forest.predict_proba(rows), atol=1e-9, rtol=0
+            fast.predict_proba(rows), forest.predict_proba(rows), atol=1e-9, rtol=0
+        )
+
+
+def test_the_model_answers_like_scikit_learn_either_side_of_the_switch(model_dir: Path) -> None:
+    model = load_model(model_dir)
+    rows = np.random.default_rng(9).uniform(0.1, 8, size=(FLAT_FOREST_MAX_ROWS, 4))
+    for n in (1, FLAT_FOREST_MAX_ROWS - 1, FLAT_FOREST_MAX_ROWS):
+        np.testing.assert_allclose(
+            model.predict_proba(rows[:n]), model.forest.predict_proba(rows[:n]), atol=1e-9, rtol=0
         )
