@@ -14,8 +14,9 @@ import itertools
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -27,12 +28,14 @@ from contract import DONE_CHANNEL, JobField, job_key
 TIMES = (JobField.CREATED_AT, JobField.STARTED_AT, JobField.FINISHED_AT)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
+    """A task whose started message and outcome the listener both saw, and when."""
+
     task_id: str
-    jobs: list[str] = field(default_factory=list)
-    started_seen: float | None = None
-    done_seen: float | None = None
+    jobs: list[str]
+    started_seen: float
+    done_seen: float
 
 
 class DoneChannelListener:
@@ -63,16 +66,16 @@ class DoneChannelListener:
 
     def tasks(self) -> list[Task]:
         """The tasks whose started message and outcome were both seen."""
-        tasks: dict[str, Task] = {}
+        started: dict[str, float] = {}
+        tasks = []
         for seen, data in self.messages:
             message = orjson.loads(data)
-            task = tasks.setdefault(message["task_id"], Task(message["task_id"]))
+            task_id = message["task_id"]
             if message.get("started"):
-                task.started_seen = seen
-            else:
-                task.done_seen = seen
-                task.jobs = list(message["jobs"])
-        return [t for t in tasks.values() if t.started_seen and t.done_seen and t.jobs]
+                started[task_id] = seen
+            elif task_id in started and message["jobs"]:
+                tasks.append(Task(task_id, list(message["jobs"]), started[task_id], seen))
+        return tasks
 
     def job_times(self, tasks: Sequence[Task]) -> dict[str, tuple[float, float, float]]:
         """Each job's created, started and finished time, from its record."""
@@ -101,20 +104,11 @@ def cycle_steps(
 
     The steps between one task and the next read as the worker's cycle with one worker.
     """
-    steps: dict[str, list[float]] = {
-        "job created → its task starts": [],
-        "oldest job of a task created → task starts": [],
-        "task starts → started message seen": [],
-        "task: running marks, forest (started → finished)": [],
-        "task finished → done message seen": [],
-        "job created → done message seen": [],
-        "task finished → next task starts": [],
-        "task start → next task start": [],
-    }
+    steps: defaultdict[str, list[float]] = defaultdict(list)
     ordered = []
     for task in tasks:
         known = [times[job] for job in task.jobs if job in times]
-        if not known or task.started_seen is None or task.done_seen is None:
+        if not known:
             continue
         started, finished = known[0][1], known[0][2]
         steps["oldest job of a task created → task starts"].append(
@@ -130,7 +124,7 @@ def cycle_steps(
     for (start, finish), (next_start, _) in itertools.pairwise(ordered):
         steps["task finished → next task starts"].append(next_start - finish)
         steps["task start → next task start"].append(next_start - start)
-    return {name: values for name, values in steps.items() if values}
+    return dict(steps)
 
 
 def report(tasks: Sequence[Task], steps: dict[str, list[float]]) -> str:

@@ -50,14 +50,11 @@ def test_the_listener_sees_every_task_of_a_real_load(stack: LocalStack) -> None:
     stack.start_redis()
     stack.start_worker()
     stack.start_gateway()
-    body = {
-        "items": [
-            {"sepal_length": 1.1, "sepal_width": 2.2, "petal_length": 3.3, "petal_width": 0.0}
-        ]
-    }
 
     def predict(n: int) -> str:
-        item = body["items"][0] | {"petal_width": round(0.01 * (n + 1), 2)}
+        # A new petal width each time: every request is a miss, a job of its own.
+        width = round(0.01 * (n + 1), 2)
+        item = {"sepal_length": 1.1, "sepal_width": 2.2, "petal_length": 3.3, "petal_width": width}
         response = httpx.post(f"{stack.base_url}/predict", json={"items": [item]}, timeout=30)
         response.raise_for_status()
         job_id: str = response.json()["job_id"]
