@@ -86,10 +86,14 @@ def measure(stack: LocalStack, config: Config, tasks: int) -> Floor:
         argv.append("-E")
     log = stack.workdir / "logs" / f"floor-{config.name.replace(' ', '-')}.log"
     worker = Service("floor-worker", argv, env, log).start()
-    try:
-        wait_until(lambda: bool(client.exists(READY_KEY)) or not worker.alive(), 30, "worker")
+
+    def check_alive() -> None:
         if not worker.alive():
             raise RuntimeError(f"the floor worker exited:\n{worker.log()[-3000:]}")
+
+    try:
+        wait_until(lambda: bool(client.exists(READY_KEY)) or not worker.alive(), 30, "worker")
+        check_alive()
         app = create_floor_app(config.env(broker_url))
         # Tasks go in while the worker drains them: the sender is faster, so the queue
         # stays full; the worker's CPU counts from the first send to the drain.
@@ -101,8 +105,7 @@ def measure(stack: LocalStack, config: Config, tasks: int) -> Floor:
                 app.send_task(TASK, args=[n], producer=producer)
             publish_cpu = time.process_time() - publish_before
         while client.llen(QUEUE) or client.hlen(UNACKED):
-            if not worker.alive():
-                raise RuntimeError(f"the floor worker exited:\n{worker.log()[-3000:]}")
+            check_alive()
             time.sleep(0.002)
         seconds = time.monotonic() - started
         worker_cpu = cpu_seconds(worker.pid) - worker_before

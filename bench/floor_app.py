@@ -1,8 +1,9 @@
 """The Celery app `bench.celery_floor` runs: one task that does nothing, configured from FLOOR_*.
 
 `celery -A bench.floor_app worker` needs a module-level app, as the worker's own does; it
-connects to nothing until used. FLOOR_CONFIG=irisq gives irisq's worker configuration (its
-transport, late acks, batched task events); the FLOOR_* switches take one part away each.
+connects to nothing until used. It runs with the worker's own Celery configuration
+(`worker.celery_conf`: its transport, late acks, events) and batched task events; the
+FLOOR_* switches change one part each.
 """
 
 from __future__ import annotations
@@ -15,28 +16,27 @@ import redis
 from celery import Celery
 from celery.signals import worker_ready
 
-from contract.broker import TRANSPORT
+from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
+from worker.settings import WorkerSettings
 
 READY_KEY = "floor:ready"
 TASK = "floor.noop"
 
 
 def create_floor_app(env: Mapping[str, str]) -> Celery:
-    irisq = env.get("FLOOR_CONFIG", "irisq") == "irisq"
+    broker_url = env.get("FLOOR_BROKER_URL")
     events = env.get("FLOOR_EVENTS", "batched")
-    app = Celery("floor", broker=env.get("FLOOR_BROKER_URL"))
+    app = Celery("floor", broker=broker_url)
+    app.conf.update(celery_conf(WorkerSettings(redis_url=broker_url)))
     app.conf.update(
         task_acks_late=env.get("FLOOR_ACKS_LATE", "1") == "1",
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_ignore_result=True,
         worker_send_task_events=events != "off",
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
+        # The sender's task-sent events are out of the worker's figure.
+        task_send_sent_event=False,
     )
-    if irisq:
-        app.conf.broker_transport = TRANSPORT
+    if env.get("FLOOR_CONFIG", "irisq") != "irisq":
+        app.conf.broker_transport = "redis"
     if events == "batched":
         app.steps["consumer"].add(BatchedTaskEvents)
 

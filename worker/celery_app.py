@@ -18,8 +18,9 @@ from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
 from contract import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
-from contract.broker import TASK_CONTENT_TYPE, TRANSPORT, register_task_serializer
+from contract.broker import register_task_serializer
 from worker import metrics, runtime
+from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
 from worker.model import ModelIntegrityError, verify_checksum
 from worker.settings import WorkerSettings
@@ -42,48 +43,10 @@ def _freeze_long_lived() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
 
 
-def _restore_interval(visibility_timeout: float) -> int:
-    """Seconds between sweeps for abandoned tasks: a fifth of the visibility timeout."""
-    return max(1, int(visibility_timeout // 5))
-
-
 def create_celery_app(settings: WorkerSettings) -> Celery:
     register_task_serializer()
     app = Celery("irisq", broker=settings.broker_url, backend=settings.broker_url)
-    app.conf.update(
-        broker_transport=TRANSPORT,
-        # A task is acknowledged after it ran, and given back if its process dies, so a
-        # killed worker loses nothing (a prefetched task too: it is unacknowledged).
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=settings.prefetch_multiplier,
-        # An unacknowledged task returns to the queue after this long (a worker killed
-        # whole, SIGKILL of the main process). Must exceed task_time_limit.
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout,
-            # kombu sweeps for such tasks only every interval x throttle seconds (10 x 10 by
-            # default): a lost task would wait up to 100 s past the timeout. Sweep often.
-            "unacked_restore_interval": _restore_interval(settings.visibility_timeout),
-            "unacked_restore_throttle": 1,
-        },
-        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
-        task_soft_time_limit=settings.task_soft_time_limit,
-        task_time_limit=settings.task_time_limit,
-        result_expires=settings.result_expires_seconds,
-        # Job results live in our own job records: storing Celery's copy too cost a Redis
-        # round trip per task (docs/performance.md). The result store stays configured, with
-        # an expiry, for any task that does want one.
-        task_ignore_result=True,
-        task_serializer="json",
-        result_serializer="json",
-        # The gateway sends the predict task's body as orjson (contract/broker.py).
-        accept_content=["json", TASK_CONTENT_TYPE],
-        # Events let the Celery exporter count every task sent, started and finished.
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
+    app.conf.update(celery_conf(settings))
     app.steps["consumer"].add(BatchedTaskEvents)
     app.conf.irisq_settings = settings
     app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
