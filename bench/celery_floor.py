@@ -22,7 +22,7 @@ import redis
 
 from bench.floor_app import READY_KEY, TASK, create_floor_app
 from bench.run import cpu_seconds
-from scripts.stack import ROOT, LocalStack, Service, wait_until
+from scripts.stack import LocalStack, Service, wait_until
 
 # kombu's Redis transport: the default queue's list and the hash of unacknowledged tasks.
 QUEUE = "celery"
@@ -120,7 +120,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     args = parser.parse_args(argv)
     stack = LocalStack(workdir=Path(tempfile.mkdtemp(prefix="irisq-floor-")))
-    os.chdir(ROOT)
     try:
         stack.start_redis()
         print(f"{args.tasks} tasks that do nothing, one worker process (-c 1)")
