@@ -40,7 +40,7 @@ class Config:
     def env(self, broker_url: str) -> dict[str, str]:
         return {
             "FLOOR_BROKER_URL": broker_url,
-            "FLOOR_CONFIG": "irisq" if self.irisq_transport else "stock",
+            "FLOOR_TRANSPORT": "irisq" if self.irisq_transport else "redis",
             "FLOOR_ACKS_LATE": "1" if self.acks_late else "0",
             "FLOOR_EVENTS": self.events,
         }

@@ -35,7 +35,7 @@ def create_floor_app(env: Mapping[str, str]) -> Celery:
         # The sender's task-sent events are out of the worker's figure.
         task_send_sent_event=False,
     )
-    if env.get("FLOOR_CONFIG", "irisq") != "irisq":
+    if env.get("FLOOR_TRANSPORT", "irisq") == "redis":
         app.conf.broker_transport = "redis"
     if events == "batched":
         app.steps["consumer"].add(BatchedTaskEvents)
