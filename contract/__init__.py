@@ -204,6 +204,19 @@ def job_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}"
 
 
+# Job records carry no Redis TTL: Redis runs `volatile-lru`, which evicts only keys with a TTL
+# (the cache entries), so under memory pressure a job record is never evicted. Their lifetime
+# is kept here instead: a sorted set of job ids whose score is the time by which the gateway's
+# sweeper (gateway/sweeper.py) acts on the job.
+# - While a job is open (queued or running), its score is created_at + JOB_TIMEOUT_SECONDS:
+#   past it, the sweeper fails the job ("timed out") and announces that on DONE_CHANNEL.
+# - Once it is finished (done or failed), its score is finished_at + JOB_TTL_SECONDS: past
+#   it, the sweeper deletes the record.
+# Status moves only forward: queued -> running -> done | failed. A write never recreates a
+# missing record, and a finished job is never changed again (a redelivered task skips it).
+JOB_DEADLINES_KEY = f"{KEY_PREFIX}:jobs:deadlines"
+
+
 class JobField(StrEnum):
     """Fields of the job hash at `irisq:job:{id}`."""
 
