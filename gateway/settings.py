@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     # Request bodies above this are refused before they are read whole (~120 bytes an item).
     max_body_bytes: int = Field(default=512 * 1024, ge=1024)
     job_ttl_seconds: int = Field(default=86400, gt=0)
+    # The bound on an open job: one still queued or running this long after it was created is
+    # failed by the sweeper ("timed out"), whatever happened to its task.
+    job_timeout_seconds: float = Field(default=600.0, gt=0)
+    # How often the sweeper looks for overdue and expired jobs.
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
     # Coalescing: misses from concurrent requests travel to the workers as one task.
     coalesce_max_items: int = Field(default=2000, ge=1)
     coalesce_max_wait_ms: float = Field(default=5.0, ge=0)
