@@ -200,8 +200,11 @@ def redis_url(url: str | None, host: str, port: int, password: str | None, db: i
     return f"redis://{auth}{host}:{port}/{db}"
 
 
+JOB_KEY_PREFIX = f"{KEY_PREFIX}:job:"
+
+
 def job_key(job_id: str) -> str:
-    return f"{KEY_PREFIX}:job:{job_id}"
+    return JOB_KEY_PREFIX + job_id
 
 
 # Job records carry no Redis TTL: Redis runs `volatile-lru`, which evicts only keys with a TTL

@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(services.listener.run(), name="done-listener"),
             asyncio.create_task(services.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(services.model.run(), name="model-refresh"),
+            asyncio.create_task(services.sweeper.run(), name="job-sweeper"),
         ]
         # Subscribed before the first request, so no job can finish unseen.
         with contextlib.suppress(TimeoutError):

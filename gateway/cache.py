@@ -13,16 +13,19 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from contract import JobField, JobStatus, cache_key_prefix
+from contract import JOB_DEADLINES_KEY, JOB_KEY_PREFIX, JobField, JobStatus, cache_key_prefix
 
-# One call serves every lookup of a batch. KEYS: per lookup, its items' cache keys, then its
-# job key. ARGV: the jobs' TTL, then per lookup its item count and the job's creation time.
-# Returns per lookup the list of cached values (nil for a miss). The record's field names are
-# written into the script: every argument costs redis-py encoding time on each call.
+# One call serves every lookup of a batch. KEYS: the job deadlines index, then per lookup its
+# items' cache keys and its job key. ARGV: the job timeout in seconds, then per lookup its
+# item count and the job's creation time. Returns per lookup the list of cached
+# values (nil for a miss). The record carries no TTL (contract: JOB_DEADLINES_KEY); its
+# deadline is its creation time plus the timeout. The record's field names are written into
+# the script: every argument costs redis-py encoding time on each call.
 LOOKUP_OR_OPEN_JOBS = f"""
-local ttl = ARGV[1]
+local timeout = tonumber(ARGV[1])
+local deadlines = KEYS[1]
 local results = {{}}
-local base = 0
+local base = 1
 for arg = 2, #ARGV, 2 do
   local n = tonumber(ARGV[arg])
   local found, parts, missing = {{}}, {{}}, false
@@ -41,7 +44,8 @@ for arg = 2, #ARGV, 2 do
     redis.call('HSET', job, '{JobField.STATUS}', '{JobStatus.QUEUED}',
       '{JobField.CREATED_AT}', ARGV[arg + 1],
       '{JobField.CACHED}', '[' .. table.concat(parts, ',') .. ']')
-    redis.call('EXPIRE', job, ttl)
+    redis.call('ZADD', deadlines, tonumber(ARGV[arg + 1]) + timeout,
+      string.sub(job, {len(JOB_KEY_PREFIX) + 1}))
   end
   results[#results + 1] = found
   base = base + n + 1
@@ -63,9 +67,9 @@ class PredictionCache:
     travel together when it returns, so nobody waits for a timer.
     """
 
-    def __init__(self, redis: Redis, job_ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, job_timeout_seconds: float) -> None:
         self.redis = redis
-        self.job_ttl = str(job_ttl_seconds).encode()
+        self.job_timeout = repr(float(job_timeout_seconds)).encode()
         self.script = redis.register_script(LOOKUP_OR_OPEN_JOBS)
         self.pending: list[Pending] = []
         self.flush_task: asyncio.Task[None] | None = None
@@ -109,8 +113,8 @@ class PredictionCache:
                     future.set_result([_as_bytes(v) for v in result])
 
     async def _run(self, batch: list[Pending]) -> list[Any]:
-        keys: list[str] = []
-        args: list[bytes | int] = [self.job_ttl]
+        keys: list[str] = [JOB_DEADLINES_KEY]
+        args: list[bytes | int] = [self.job_timeout]
         for lookup_keys, created_at, _ in batch:
             keys += lookup_keys
             args += (len(lookup_keys) - 1, created_at)

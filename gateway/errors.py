@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -131,6 +131,20 @@ async def _on_redis(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_redis_full(request: Request, exc: Exception) -> Response:
+    # Redis evicts only cache entries (volatile-lru; job records and the queue carry no TTL):
+    # when jobs and queued tasks alone fill its memory, new work is refused, never dropped.
+    log.warning("redis out of memory path=%s: refusing new work", request.url.path)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.redis_errors.inc()
+    return problem_response(
+        503,
+        "irisq is at capacity: its store (Redis) is full of jobs and queued tasks; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error path=%s", request.url.path)
     return problem_response(500, "Internal error; it has been logged.")
@@ -141,4 +155,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RedisError, _on_redis)
+    app.add_exception_handler(OutOfMemoryError, _on_redis_full)
     app.add_exception_handler(Exception, _on_unexpected)

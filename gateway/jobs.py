@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from contract import JobField, JobStatus, JobView, job_key
+from contract import JOB_DEADLINES_KEY, JobField, JobStatus, JobView, job_key
 
-# Our ids are uuid4 hex; anything else is not ours and never reaches Redis.
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+# Our ids are 32 lower-case hex digits; anything else is not ours and never reaches Redis.
+# Matched whole (`fullmatch`): `$` would also accept a trailing newline.
+JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def merge_items(cached: Sequence[Any], results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -42,9 +43,9 @@ def _bytes(value: bytes | str) -> bytes:
 
 
 class JobStore:
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, timeout_seconds: float) -> None:
         self.redis = redis
-        self.ttl = ttl_seconds
+        self.timeout = timeout_seconds
 
     async def create(self, job_id: str, cached: Sequence[bytes | None], created_at: float) -> None:
         key = job_key(job_id)
@@ -57,11 +58,12 @@ class JobStore:
                     JobField.CACHED: cached_json(cached),
                 },
             )
-            pipe.expire(key, self.ttl)
+            # No TTL on the record: its deadline is in the index (contract: JOB_DEADLINES_KEY).
+            pipe.zadd(JOB_DEADLINES_KEY, {job_id: created_at + self.timeout})
             await pipe.execute()
 
     async def get(self, job_id: str) -> JobView | None:
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             return None
         raw = await self.redis.hgetall(job_key(job_id))
         fields: dict[str, bytes] = {_text(k): _bytes(v) for k, v in raw.items()}

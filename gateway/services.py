@@ -18,6 +18,7 @@ from gateway.metrics import Metrics
 from gateway.model_info import ModelInfo
 from gateway.redis_client import with_hiredis_packing
 from gateway.settings import Settings
+from gateway.sweeper import JobSweeper
 from gateway.waiters import DoneListener
 
 
@@ -32,6 +33,7 @@ class Services:
     model: ModelInfo
     dispatcher: Dispatcher
     listener: DoneListener
+    sweeper: JobSweeper
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics) -> Services:
@@ -60,11 +62,17 @@ class Services:
             metrics=metrics,
             redis=redis,
             celery=celery,
-            cache=PredictionCache(redis, settings.job_ttl_seconds),
-            jobs=JobStore(redis, settings.job_ttl_seconds),
+            cache=PredictionCache(redis, settings.job_timeout_seconds),
+            jobs=JobStore(redis, settings.job_timeout_seconds),
             model=model,
             dispatcher=dispatcher,
             listener=listener,
+            sweeper=JobSweeper(
+                redis,
+                settings.job_timeout_seconds,
+                settings.job_ttl_seconds,
+                settings.sweep_interval_seconds,
+            ),
         )
 
     async def close(self) -> None:

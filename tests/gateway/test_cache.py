@@ -7,7 +7,14 @@ import asyncio
 import orjson
 from redis.asyncio import Redis
 
-from contract import JobField, cache_key, canonical_rows, canonical_values, job_key
+from contract import (
+    JOB_DEADLINES_KEY,
+    JobField,
+    cache_key,
+    canonical_rows,
+    canonical_values,
+    job_key,
+)
 from gateway.cache import PredictionCache
 from scripts.stack import LocalStack
 
@@ -16,12 +23,13 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
     async def run() -> tuple[list[bytes | None], dict]:
         redis = Redis.from_url(url)
         try:
-            cache = PredictionCache(redis, job_ttl_seconds=60)
+            cache = PredictionCache(redis, job_timeout_seconds=60)
             _, suffixes = canonical_rows(items)
             found = await cache.lookup_or_open_job(suffixes, "v1", job_key(job_id), 12.5)
             record = await redis.hgetall(job_key(job_id))
             ttl = await redis.ttl(job_key(job_id))
-            return found, {"record": record, "ttl": ttl}
+            deadline = await redis.zscore(JOB_DEADLINES_KEY, job_id)
+            return found, {"record": record, "ttl": ttl, "deadline": deadline}
         finally:
             await redis.aclose()
 
@@ -50,11 +58,14 @@ def test_lookup_opens_a_job_only_for_misses_even_past_lua_unpack_limits(stack: L
     assert len(cached) == 9_000
     assert cached[8_999] == {"n": 8_999}
     assert cached[1] is None
-    assert 0 < job["ttl"] <= 60
+    # No TTL, so volatile-lru never evicts the record: its deadline is in the index.
+    assert job["ttl"] == -1
+    assert job["deadline"] == 12.5 + 60
 
     all_cached, none = _lookup(str(stack.redis_url), [items[i] for i in sorted(hits)], "b" * 32)
     assert all(v is not None for v in all_cached)
     assert none["record"] == {}
+    assert none["deadline"] is None
 
 
 def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
@@ -68,7 +79,7 @@ def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
         try:
             await redis.set(cache_key(rows[0], "v1"), b'{"n":0}')
             await redis.set(cache_key(rows[3], "v1"), b'{"n":3}')
-            cache = PredictionCache(redis, job_ttl_seconds=60)
+            cache = PredictionCache(redis, job_timeout_seconds=60)
             # The first call loads the script; count from after it.
             await cache.lookup_or_open_job(canonical_rows([rows[0]])[1], "v1", "warm-up", 0)
             await redis.config_resetstat()

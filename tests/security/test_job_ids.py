@@ -32,6 +32,7 @@ HOSTILE_IDS = [
     "%00",
     "0123456789abcdef0123456789abcdef%00",
     "0123456789abcdef0123456789abcdef%0D%0AFLUSHALL",
+    "0123456789abcdef0123456789abcdef%0A",  # `$` alone would accept the trailing newline
     "job%20id",
     "%F0%9F%92%A5",
     "a" * 65,
