@@ -49,5 +49,5 @@ def start_frontend(stack: LocalStack, port: int = DEFAULT_PORT) -> Service:
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _serves(f"{url}/") or not service.alive(), 30, "vite preview")
     if not service.alive():
-        raise RuntimeError(f"vite preview exited:\n{service.log()[-3000:]}")
+        raise RuntimeError(f"vite preview exited:\n{service.output()[-3000:]}")
     return service

@@ -166,7 +166,7 @@ def _start(
     service.start()
     wait_until(lambda: _answers(ready_url) or not service.alive(), timeout, name)
     if not service.alive():
-        raise RuntimeError(f"{name} exited:\n{service.log()[-3000:]}")
+        raise RuntimeError(f"{name} exited:\n{service.output()[-3000:]}")
     return service
 
 

@@ -1,104 +1,249 @@
-"""`make run`: the whole system on this machine, no Docker. Ctrl-C stops what it started."""
+"""`make run`: the whole system on this machine, no Docker.
+
+Each service that exits is restarted with backoff, as compose's `restart:` policy would; Ctrl-C,
+SIGTERM or SIGHUP (the terminal closing) stops everything it started, and a second signal kills
+what is still stopping.
+
+The supervision is a small loop of its own rather than honcho, circus or supervisord: honcho
+stops every process when one exits and never restarts; supervisord and circus run a daemon of
+their own from configuration files, so they could not check this run's ports before starting,
+judge readiness from this run's output, or share scripts/stack.py's start-up code with the
+tests' fixtures and the benchmark.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.settings import Settings
 from scripts.frontend import DEFAULT_PORT as FRONTEND_PORT
 from scripts.frontend import frontend_built, start_frontend
-from scripts.monitoring import start_exporter, start_prometheus
-from scripts.stack import ROOT, LocalStack, redis_answers
+from scripts.monitoring import EXPORTER_PYTHON, start_exporter, start_prometheus
+from scripts.stack import ROOT, LocalStack, Service, port_in_use, redis_answers
 
-EXPORTER_PORT = 9808
-PROMETHEUS_PORT = 9090
+# A service that keeps exiting waits twice as long each time, up to the bound; one that ran
+# for STABLE_SECONDS counts as healthy again, so a rare crash is restarted after a second.
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+STABLE_SECONDS = 30.0
+# How long the services get to stop by themselves (a Celery worker takes 3-4 s) before their
+# process groups are killed.
+STOP_TIMEOUT_SECONDS = 15.0
 
 log = logging.getLogger("irisq.run")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+class RunSettings(BaseSettings):
+    """What `make run` itself reads from the environment (the services read their own)."""
 
-    settings = Settings()  # the gateway's own view of REDIS_URL / REDIS_HOST:REDIS_PORT, API_PORT
-    model_dir = Path(os.environ.get("MODEL_DIR", ROOT / "model"))
-    stack = LocalStack(
-        workdir=ROOT / ".run",
-        redis_port=settings.redis_port,
-        api_port=settings.api_port,
-        model_dir=model_dir,
-        redis_url=settings.redis_dsn,
-    )
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    def stop(signum: int, _: FrameType | None) -> None:
-        # Once: a second signal (Ctrl-C twice, or a wrapper forwarding it) must not cut the
-        # clean-up short and leave services running.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
+    workers: int = 2
+    model_dir: Path = ROOT / "model"
+    # Logs, Redis's directory and Prometheus's data of this run.
+    irisq_run_dir: Path = ROOT / ".run"
+    celery_exporter_port: int = 9808
+    prometheus_port: int = 9090
+    frontend_port: int = FRONTEND_PORT
+    # As compose's Redis: a bound, and only cache entries (the keys with a TTL) are evicted.
+    redis_maxmemory: str = "256mb"
 
-    # Installed for SIGINT too: a shell starting us in the background would have it ignored.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+
+class StartupError(Exception):
+    """The stack cannot start as asked (a port in use, a service that does not come up)."""
+
+
+class StopRequested(Exception):
+    """A signal asked the stack to stop."""
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP stop the stack once; a signal while it stops kills it."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.stopping = False
+
+    def install(self) -> None:
+        # Installed for SIGINT too: a shell starting us in the background would have it ignored.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.stopping:
+            # Never raise here: an exception inside stop_all would abandon the services
+            # not yet stopped. Killing their groups ends the wait for them instead.
+            log.warning("%s while stopping: killing every service now", name)
+            self.stack.kill_all()
+            return
+        self.stopping = True
+        raise StopRequested(name)
+
+
+@dataclass
+class Backoff:
+    """One service's restart state: its exits in a row, and when it starts again."""
+
+    exits: int = 0
+    due: float | None = None
+
+
+def supervise(stack: LocalStack) -> None:
+    """Restart each service that exits, with backoff; returns only through an exception."""
+    backoffs: dict[str, Backoff] = {}
+    while True:
+        now = time.monotonic()
+        for service in list(stack.services):
+            if service.alive():
+                continue
+            backoff = backoffs.setdefault(service.name, Backoff())
+            if backoff.due is None:
+                ran = now - service.started_at
+                backoff.exits = 1 if ran >= STABLE_SECONDS else backoff.exits + 1
+                delay = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (backoff.exits - 1))
+                backoff.due = now + delay
+                log.warning(
+                    "%s exited (%s) after %.0fs; restarting it in %.0fs (log: %s)",
+                    service.name,
+                    _exit_status(service),
+                    ran,
+                    delay,
+                    service.log_path,
+                )
+            elif now >= backoff.due:
+                backoff.due = None
+                stack.restart(service)
+                log.warning("restarted %s (pid %d)", service.name, service.pid)
+        time.sleep(0.2)
+
+
+def _exit_status(service: Service) -> str:
+    code = service.popen.returncode if service.popen is not None else None
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def check_ports(ports: list[tuple[str, str, int]], host: str = "127.0.0.1") -> None:
+    """Refuse to start when a port this run needs is taken (an old `make run`, say)."""
+    taken = [
+        f"port {port} ({what}, set {variable} to use another) is in use"
+        for what, variable, port in ports
+        if port_in_use(port, host)
+    ]
+    if taken:
+        raise StartupError(
+            "; ".join(taken) + ". Stop what holds it (`ss -ltnp` shows it) or choose a free port."
+        )
+
+
+def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int) -> str:
+    """Start every service, after checking their ports; returns the summary to print."""
+    own_redis = False
+    if redis_answers(settings.redis_dsn):
+        log.info("using the Redis that answers at %s", settings.redis_host_port)
+    elif settings.redis_url or settings.redis_host not in ("127.0.0.1", "localhost"):
+        raise StartupError(
+            f"no Redis answers at {settings.redis_host_port}; start it or unset REDIS_URL"
+        )
+    elif shutil.which("redis-server") is None:
+        raise StartupError("redis-server is not installed: apt-get install -y redis-server")
+    else:
+        own_redis = True
+    exporter = EXPORTER_PYTHON.exists()
+    prometheus = shutil.which("prometheus") is not None
+    ui = frontend_built()
+    ports = [("Redis", "REDIS_PORT", settings.redis_port)] if own_redis else []
+    ports += [("exporter", "CELERY_EXPORTER_PORT", run.celery_exporter_port)] if exporter else []
+    ports += [("Prometheus", "PROMETHEUS_PORT", run.prometheus_port)] if prometheus else []
+    ports += [("UI", "FRONTEND_PORT", run.frontend_port)] if ui else []
+    check_ports(ports)
+    check_ports([("gateway", "API_PORT", settings.api_port)], settings.api_host)
+
     try:
-        stack.train_if_missing()
-        if redis_answers(settings.redis_dsn):
-            log.info("using the Redis that answers at %s", settings.redis_host_port)
-        elif settings.redis_url or settings.redis_host not in ("127.0.0.1", "localhost"):
-            sys.exit(f"no Redis answers at {settings.redis_host_port}; start it or unset REDIS_URL")
-        elif shutil.which("redis-server") is None:
-            sys.exit("redis-server is not installed: apt-get install -y redis-server")
-        else:
-            stack.start_redis()
+        if own_redis:
+            stack.start_redis(maxmemory=run.redis_maxmemory)
             log.info("started redis-server on 127.0.0.1:%d", settings.redis_port)
-        for _ in range(args.workers):
+        for _ in range(workers):
             stack.start_worker()
         stack.start_gateway()
-        start_exporter(stack, EXPORTER_PORT)
         monitoring = "".join(
             f"  {s.name:9} http://127.0.0.1:{s.env['WORKER_METRICS_PORT']}/metrics\n"
             for s in stack.services
             if s.name.startswith("worker")
         )
-        monitoring += f"  exporter  http://127.0.0.1:{EXPORTER_PORT}/metrics\n"
-        if shutil.which("prometheus"):
-            start_prometheus(stack, PROMETHEUS_PORT, EXPORTER_PORT)
-            monitoring += f"  Prometheus http://127.0.0.1:{PROMETHEUS_PORT}\n"
+        if exporter:
+            start_exporter(stack, run.celery_exporter_port)
+            monitoring += f"  exporter  http://127.0.0.1:{run.celery_exporter_port}/metrics\n"
+        else:
+            monitoring += "  exporter  not installed: make monitoring-deps\n"
+        if prometheus:
+            exporter_port = run.celery_exporter_port if exporter else None
+            start_prometheus(stack, run.prometheus_port, exporter_port)
+            monitoring += f"  Prometheus http://127.0.0.1:{run.prometheus_port}\n"
         else:
             monitoring += "  Prometheus not installed (apt-get install prometheus)\n"
-        ui = "  UI        not built: make frontend-build\n"
-        if frontend_built():
-            start_frontend(stack, FRONTEND_PORT)
-            ui = f"  UI        http://127.0.0.1:{FRONTEND_PORT}\n"
-        print(
-            f"\nirisq is running ({args.workers} workers); logs in {stack.workdir / 'logs'}\n"
-            f"{ui}"
-            f"  API       {stack.base_url}\n"
-            f"  API docs  {stack.base_url}/docs\n"
-            f"  metrics   {stack.base_url}/metrics\n"
-            f"{monitoring}"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
-        while all(s.alive() for s in stack.services):
-            time.sleep(1)
-        dead = [s.name for s in stack.services if not s.alive()]
-        log.error("stopped because %s exited; see its log", ", ".join(dead))
-    except KeyboardInterrupt:
-        pass
+        ui_line = "  UI        not built: make frontend-build\n"
+        if ui:
+            start_frontend(stack, run.frontend_port)
+            ui_line = f"  UI        http://127.0.0.1:{run.frontend_port}\n"
+    except (RuntimeError, TimeoutError) as exc:
+        raise StartupError(str(exc)) from exc
+    return (
+        f"\nirisq is running ({workers} workers); logs in {stack.workdir / 'logs'}\n"
+        f"{ui_line}"
+        f"  API       {stack.base_url}\n"
+        f"  API docs  {stack.base_url}/docs\n"
+        f"  metrics   {stack.base_url}/metrics\n"
+        f"{monitoring}"
+        "A service that exits is restarted. Press Ctrl-C to stop.\n"
+    )
+
+
+def main() -> None:
+    run = RunSettings()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=run.workers)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    settings = Settings()  # the gateway's own view of REDIS_URL / REDIS_HOST:REDIS_PORT, API_PORT
+    stack = LocalStack(
+        workdir=run.irisq_run_dir,
+        redis_port=settings.redis_port,
+        api_port=settings.api_port,
+        model_dir=run.model_dir,
+        redis_url=settings.redis_dsn,
+    )
+    signals = StopSignals(stack)
+    signals.install()
+    status = 0
+    try:
+        stack.train_if_missing()
+        print(start(stack, run, settings, args.workers), flush=True)
+        supervise(stack)
+    except StopRequested as stop:
+        log.info("%s received", stop)
+    except StartupError as exc:
+        log.error("irisq did not start: %s", exc)
+        status = 1
     finally:
+        signals.stopping = True
         log.info("stopping")
-        stack.stop_all()
+        stack.stop_all(STOP_TIMEOUT_SECONDS)
+        log.info("stopped")
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could not listen on host:port (something else holds it)."""
+    with socket.socket() as s:
+        # As the servers themselves bind: a connection lingering in TIME_WAIT is no clash.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            s.listen()
+        except OSError:
+            return True
+        return False
+
+
 def redis_answers(url: str) -> bool:
     try:
         with redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
@@ -60,17 +73,25 @@ def redis_answers(url: str) -> bool:
 
 @dataclass
 class Service:
-    """A process in a session (and so a process group) of its own, stopped by its pid."""
+    """A process in a session (and so a process group) of its own, stopped by its pid.
+
+    `start()` may be called again once the process has exited: the same service restarts,
+    appending to the same log. `output()` is what the current process wrote, so readiness is
+    judged from this start's lines, never from an older run's.
+    """
 
     name: str
     argv: list[str]
     env: Mapping[str, str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    _log_offset: int = 0
 
     def start(self) -> Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        self._log_offset = log.tell()
         self.popen = subprocess.Popen(
             self.argv,
             env=dict(self.env),
@@ -80,6 +101,7 @@ class Service:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        self.started_at = time.monotonic()
         log.close()
         return self
 
@@ -99,23 +121,45 @@ class Service:
                 else:
                     os.kill(self.pid, sig)
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, then SIGKILL the whole group after `timeout`."""
+    def kill_group(self) -> None:
+        """SIGKILL the whole group, also after its leader exited (a prefork pool it left)."""
+        if self.popen is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def terminate(self) -> None:
+        """Ask the main process to stop (SIGTERM), as docker stop does; wait with `stopped`."""
+        self.signal(signal.SIGTERM, group=False)
+
+    def stopped(self, deadline: float) -> int | None:
+        """Wait for the process until `deadline` (monotonic), then SIGKILL its whole group."""
         if self.popen is None:
             return None
-        self.signal(signal.SIGTERM, group=False)
         try:
-            self.popen.wait(timeout)
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.popen.wait(5)
+            self.kill_group()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
         # Children a dead parent left behind (prefork pool) go with the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        self.kill_group()
         return self.popen.returncode
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL the whole group after `timeout`."""
+        self.terminate()
+        return self.stopped(time.monotonic() + timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def output(self) -> str:
+        """What the current process has logged since it started (not earlier runs' lines)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode(errors="replace")
 
 
 @dataclass
@@ -165,10 +209,13 @@ class LocalStack:
         if not (self.model_dir / "model_metadata.json").exists():
             subprocess.run(command("train"), env=self.env(), cwd=ROOT, check=True)
 
-    def start_redis(self, password: str | None = None, append_only: bool = False) -> Service:
+    def start_redis(
+        self, password: str | None = None, append_only: bool = False, maxmemory: str | None = None
+    ) -> Service:
         """redis-server on redis_port; `password` needs a matching redis_url.
 
-        `append_only` keeps its data across a restart (as compose's Redis does).
+        `append_only` keeps its data across a restart (as compose's Redis does). `maxmemory`
+        (e.g. "256mb") bounds its memory; None leaves it unbounded.
         """
         data = self.workdir / "redis"
         data.mkdir(parents=True, exist_ok=True)
@@ -179,7 +226,11 @@ class LocalStack:
         argv = [
             "redis-server", str(config), "--port", str(self.redis_port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "yes" if append_only else "no", "--dir", str(data),
+            # As compose's Redis: job records carry no TTL, so only cache entries are evicted.
+            "--maxmemory-policy", "volatile-lru",
         ]  # fmt: skip
+        if maxmemory is not None:
+            argv += ["--maxmemory", maxmemory]
         self.redis_server = self._service("redis", argv)
         wait_until(lambda: redis_answers(str(self.redis_url)), 10, "redis-server")
         return self.redis_server
@@ -199,16 +250,16 @@ class LocalStack:
         env.setdefault("WORKER_METRICS_PORT", str(free_port()))
         worker = self._service(name, command("worker"), **env)
         if wait_ready:
-            wait_until(lambda: "ready." in worker.log() or not worker.alive(), 30, f"{name}")
+            wait_until(lambda: "ready." in worker.output() or not worker.alive(), 30, f"{name}")
             if not worker.alive():
-                raise RuntimeError(f"{name} exited:\n{worker.log()[-3000:]}")
+                raise RuntimeError(f"{name} exited:\n{worker.output()[-3000:]}")
         return worker
 
     def start_gateway(self, **env: str) -> Service:
         gateway = self._service("gateway", command("gateway"), **env)
         wait_until(lambda: http_ok(f"{self.base_url}/health") or not gateway.alive(), 30, "gateway")
         if not gateway.alive():
-            raise RuntimeError(f"gateway exited:\n{gateway.log()[-3000:]}")
+            raise RuntimeError(f"gateway exited:\n{gateway.output()[-3000:]}")
         return gateway
 
     def stop(self, service: Service, timeout: float = 15.0) -> int | None:
@@ -216,10 +267,33 @@ class LocalStack:
             self.services.remove(service)
         return service.stop(timeout)
 
-    def stop_all(self) -> None:
-        for service in reversed(list(self.services)):
-            self.stop(service)
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """Stop every service within about `timeout` s, Redis last; SIGKILL what lingers.
+
+        All but Redis are asked at once (a Celery worker takes 3-4 s to stop): the gateway
+        and the workers still reach Redis while they hand back or send their jobs.
+        """
+        redis_server = [s for s in self.services if s is self.redis_server]
+        for tier in ([s for s in self.services if s is not self.redis_server], redis_server):
+            deadline = time.monotonic() + timeout
+            for service in tier:
+                service.terminate()
+            for service in tier:
+                service.stopped(deadline)
+                self.services.remove(service)
         self.redis_server = None
+
+    def kill_all(self) -> None:
+        """SIGKILL every service's process group now, without waiting (a stop cut short)."""
+        for service in list(self.services):
+            service.kill_group()
+
+    def restart(self, service: Service) -> Service:
+        """Start an exited service again, after killing whatever its group left behind."""
+        service.kill_group()
+        if service.popen is not None:
+            service.popen.wait(5)
+        return service.start()
 
 
 def http_ok(url: str) -> bool:

@@ -1,0 +1,305 @@
+"""`make run` (scripts/run_local.py) as a user meets it: signals, port clashes, crashed parts.
+
+Each test runs the real `python -m scripts.run_local` in a session of its own, on free ports,
+with its run directory under tmp_path. Every process it starts inherits a tag in its
+environment, so the tests find them (and clean them up) by that tag, whoever their parent is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until
+from tests.integration.helpers import fresh_item, wait_for_job
+
+TAG = "IRISQ_MAKE_RUN_TEST"
+# Generous: the machine's 2 cores are shared, and the stack starts up to six processes.
+START_SECONDS = 120
+# A stop asked for by a signal: the services' own stop (a worker takes 3-4 s) plus slack.
+STOP_SECONDS = 40
+PORT_NAMES = ("REDIS_PORT", "API_PORT", "CELERY_EXPORTER_PORT", "PROMETHEUS_PORT", "FRONTEND_PORT")
+
+
+def tagged(tag: str, redis_port: int) -> dict[int, str]:
+    """pid -> command line of every live process of one run: its environment carries `tag`.
+
+    redis-server writes its title over its environment, so it is known by that title instead.
+    """
+    redis_title = f"redis-server 127.0.0.1:{redis_port}"
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if f"{TAG}={tag}".encode() not in environ and cmdline != redis_title:
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _group_leader(pid: int) -> bool:
+    with contextlib.suppress(ProcessLookupError):
+        return os.getpgid(pid) == pid
+    return False
+
+
+def _has_env(pid: int, prefix: str) -> bool:
+    with contextlib.suppress(OSError):
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return any(entry.startswith(prefix.encode()) for entry in environ)
+    return False
+
+
+@dataclass
+class MakeRun:
+    """One `python -m scripts.run_local`, its ports and its output."""
+
+    workdir: Path
+    env: dict[str, str]
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex)
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: int(self.env[name]) for name in PORT_NAMES}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['API_PORT']}"
+
+    @property
+    def output_path(self) -> Path:
+        return self.workdir / "make-run.out"
+
+    def start(self) -> MakeRun:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with self.output_path.open("wb") as out:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "scripts.run_local"],
+                cwd=ROOT,
+                env={**self.env, TAG: self.tag},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace") if self.output_path.exists() else ""
+
+    def wait_running(self) -> None:
+        assert self.popen is not None
+        try:
+            wait_until(
+                lambda: "irisq is running" in self.output() or self.popen.poll() is not None,  # type: ignore[union-attr]
+                START_SECONDS,
+                "irisq is running",
+            )
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{self.output()[-3000:]}") from None
+        assert self.popen.poll() is None, self.output()[-3000:]
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.popen is not None
+        os.kill(self.popen.pid, sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.popen is not None
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout}s:\n{self.output()[-3000:]}")
+
+    def processes(self) -> dict[int, str]:
+        return tagged(self.tag, self.ports["REDIS_PORT"])
+
+    def service_pid(self, marker: str, env: str = "") -> int:
+        """The one service (a group leader) whose command line contains `marker`.
+
+        `env` narrows it to the one whose environment holds that prefix (a worker's name).
+        """
+        pids = [
+            pid
+            for pid, cmd in self.processes().items()
+            if marker in cmd and _group_leader(pid) and (not env or _has_env(pid, env))
+        ]
+        assert len(pids) == 1, (marker, env, self.processes())
+        return pids[0]
+
+    def cleanup(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def make_run(tmp_path: Path, model_dir: Path) -> Iterator[MakeRun]:
+    """A `make run` ready to start on free ports, one worker, nothing shared with others."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("REDIS_", "API_", "CELERY_", "PROMETHEUS_", "FRONTEND_"))
+    }
+    env.update({name: str(free_port()) for name in PORT_NAMES})
+    env.update(
+        WORKERS="1",
+        MODEL_DIR=str(model_dir),
+        IRISQ_RUN_DIR=str(tmp_path / "run"),
+        PYTHONUNBUFFERED="1",
+        # A task held by a killed worker comes back in seconds, not the production minute.
+        VISIBILITY_TIMEOUT="5",
+    )
+    run = MakeRun(tmp_path, env)
+    try:
+        yield run
+    finally:
+        run.cleanup()
+
+
+def assert_nothing_left(run: MakeRun) -> None:
+    try:
+        wait_until(lambda: not run.processes(), 10, "every process to go")
+    except TimeoutError:
+        raise AssertionError(f"left running: {run.processes()}") from None
+    busy = {name: port for name, port in run.ports.items() if port_in_use(port)}
+    assert not busy, f"ports still held: {busy}"
+
+
+def started_services(run: MakeRun) -> dict[int, str]:
+    procs = run.processes()
+    assert run.popen is not None
+    procs.pop(run.popen.pid)
+    # Redis, a worker (with its pool process), the gateway, the exporter, Prometheus, the UI.
+    for marker in ("redis-server", "-m worker", "-m gateway", "src.cli", "prometheus", "vite"):
+        assert any(marker in cmd for cmd in procs.values()), (marker, procs)
+    return procs
+
+
+def test_sighup_stops_every_service_and_frees_the_ports(make_run: MakeRun) -> None:
+    make_run.start().wait_running()
+    started_services(make_run)
+
+    make_run.signal(signal.SIGHUP)  # the terminal closing
+    make_run.wait_exit(STOP_SECONDS)
+    assert_nothing_left(make_run)
+
+
+def test_a_second_sigint_while_stopping_leaves_nothing_behind(make_run: MakeRun) -> None:
+    make_run.start().wait_running()
+    started_services(make_run)
+
+    make_run.signal(signal.SIGINT)
+    wait_until(lambda: "stopping" in make_run.output(), 10, "the stop to begin")
+    make_run.signal(signal.SIGINT)
+    make_run.wait_exit(STOP_SECONDS)
+    assert_nothing_left(make_run)
+
+
+class _AnswersEverything(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_port_in_use_is_named_before_anything_claims_to_run(make_run: MakeRun) -> None:
+    port = make_run.ports["PROMETHEUS_PORT"]
+    # An old Prometheus still serving: it answers the readiness check a new one would get.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _AnswersEverything)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        make_run.start()
+        code = make_run.wait_exit(START_SECONDS)
+    finally:
+        server.shutdown()
+        server.server_close()
+    output = make_run.output()
+    assert code != 0
+    assert "irisq is running" not in output
+    assert f"port {port} (Prometheus, set PROMETHEUS_PORT" in output, output[-3000:]
+    assert_nothing_left(make_run)
+
+
+def _submit_async(http: httpx.Client, count: int) -> list[str]:
+    job_ids = []
+    for _ in range(count):
+        response = http.post(
+            "/predict", json={"items": [fresh_item()]}, headers={"Prefer": "respond-async"}
+        )
+        assert response.status_code == 202, response.text
+        job_ids.append(response.json()["job_id"])
+    return job_ids
+
+
+def test_a_killed_worker_is_restarted_and_its_jobs_complete(make_run: MakeRun) -> None:
+    make_run.env["WORKERS"] = "2"
+    make_run.start().wait_running()
+    worker = make_run.service_pid("-m worker", "WORKER_NAME=irisq@worker1-")
+    with httpx.Client(base_url=make_run.base_url, timeout=30) as http:
+        before = _submit_async(http, 20)
+        os.killpg(worker, signal.SIGKILL)  # the whole worker, as an OOM kill may take it
+        after = _submit_async(http, 20)
+        wait_until(lambda: "restarted worker1" in make_run.output(), 30, "worker1's restart")
+        assert http.get("/health").status_code == 200
+        for job_id in before + after:
+            assert wait_for_job(http, job_id, timeout=60)["status"] == "done"
+    assert make_run.popen is not None
+    assert make_run.popen.poll() is None
+    assert make_run.service_pid("-m worker", "WORKER_NAME=irisq@worker1-") != worker
+
+
+def test_a_killed_redis_is_restarted_and_the_stack_serves_again(make_run: MakeRun) -> None:
+    make_run.start().wait_running()
+    redis_server = make_run.service_pid("redis-server")
+    with httpx.Client(base_url=make_run.base_url, timeout=30) as http:
+        os.killpg(redis_server, signal.SIGKILL)
+        wait_until(lambda: "restarted redis" in make_run.output(), 30, "Redis's restart")
+        last: list[str] = []
+
+        def predicts() -> bool:
+            answer = http.post("/predict?wait=5", json={"items": [fresh_item()]})
+            last[:] = [f"{answer.status_code} {answer.text}"]
+            return answer.status_code == 200
+
+        try:
+            wait_until(predicts, 60, "POST /predict to answer again")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; last answer: {last}") from None
+    assert make_run.popen is not None
+    assert make_run.popen.poll() is None
+
+
+def test_a_stale_ready_line_in_an_old_log_does_not_count(stack: LocalStack) -> None:
+    stack.start_redis()
+    old = stack.workdir / "logs" / "worker1.log"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text("[2024-01-01 00:00:00] celery@old ready.\n")
+    worker = stack.start_worker()
+    # start_worker returned because this worker said so, not because an older one had.
+    assert worker.log().count("ready.") == 2, worker.log()[-3000:]
