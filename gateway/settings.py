@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=600.0, gt=0)
     # How often the sweeper looks for overdue and expired jobs.
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    # New work is refused (503) while job records and queued tasks alone hold this share of
+    # Redis' maxmemory: the rest is left for the accepted jobs to finish (gateway/capacity.py).
+    store_high_water: float = Field(default=0.8, gt=0, le=1)
     # Coalescing: misses from concurrent requests travel to the workers as one task.
     coalesce_max_items: int = Field(default=2000, ge=1)
     coalesce_max_wait_ms: float = Field(default=5.0, ge=0)
@@ -46,6 +49,9 @@ class Settings(BaseSettings):
     # however many there are (a bound of workers + 1 left a fourth worker unfed).
     max_tasks_in_flight: int = Field(default=64, ge=1)
     model_refresh_seconds: float = 5.0
+    # /ready's worker check is a broadcast that every worker answers: its answer is reused
+    # this long, so however often /ready is called, the workers get one ping per period.
+    ready_cache_seconds: float = Field(default=2.0, ge=0)
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")

@@ -48,9 +48,11 @@ def test_nginx_proxies_to_the_gateway_service_port() -> None:
     assert int(port) in container_ports(services()[host])
 
 
-def test_nginx_proxies_the_paths_the_vite_dev_server_proxies() -> None:
+def test_nginx_proxies_the_paths_the_vite_dev_server_proxies_but_ready() -> None:
+    # /ready pings every worker: the public proxy keeps it for the API port (SECURITY.md);
+    # the development server is local and passes it on.
     vite = proxied_paths(VITE_CONFIG.read_text(), r'API_PATHS = "\^/\(([a-z|]+)\)')
-    assert nginx_paths() == vite == {"predict", "jobs", "model", "health", "ready"}
+    assert nginx_paths() == vite - {"ready"} == {"predict", "jobs", "model", "health"}
 
 
 def test_nginx_listens_on_the_published_port() -> None:
@@ -195,7 +197,6 @@ def test_api_paths_reach_the_gateway(frontend_url: str, running_stack: LocalStac
         direct = httpx.get(running_stack.base_url + "/model", timeout=10)
         assert http.get("/model").json() == direct.json()
         assert http.get("/health").status_code == 200
-        assert http.get("/ready").status_code == 200
         predicted = http.post("/predict?wait=20", json={"items": [SETOSA]})
         assert predicted.status_code == 200, predicted.text
         assert predicted.json()["items"][0]["prediction"] == "setosa"
@@ -211,6 +212,16 @@ def test_api_paths_reach_the_gateway(frontend_url: str, running_stack: LocalStac
         unknown = http.get("/jobs/not-a-job")
         assert unknown.status_code == 404
         assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_ready_stays_off_the_public_proxy(frontend_url: str, running_stack: LocalStack) -> None:
+    assert httpx.get(running_stack.base_url + "/ready", timeout=10).status_code == 200
+    for path in ("/ready", "/ready?verbose=1"):
+        response = httpx.get(frontend_url + path, timeout=10)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == 404
+        assert "checks" not in response.json()
 
 
 def test_paths_that_only_look_like_api_paths_stay_with_the_app(frontend_url: str) -> None:
@@ -257,7 +268,7 @@ def test_oversized_bodies_get_a_problem_413(frontend_url: str) -> None:
 def test_a_gateway_that_is_down_gives_a_problem_503(tmp_path: Path) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     with nginx_in_front_of(nobody, tmp_path) as url:
-        response = httpx.get(url + "/ready", timeout=10)
+        response = httpx.get(url + "/health", timeout=10)
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["retry-after"] == "5"
