@@ -22,7 +22,7 @@ from contract.broker import register_task_serializer
 from worker import metrics, runtime
 from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
-from worker.model import ModelIntegrityError, verify_checksum
+from worker.model import ModelIntegrityError
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.worker")
@@ -31,6 +31,8 @@ PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 # Allocations between young-generation collections; Python's default is 700. A 3,000-row
 # task allocates tens of thousands of objects, each collection walking the young ones.
 GC_GEN0_THRESHOLD = 50_000
+# EX_CONFIG: the model directory is unusable; restarting the worker would not help.
+REFUSED_EXIT_CODE = 78
 
 
 def _freeze_long_lived() -> None:
@@ -58,7 +60,7 @@ app = create_celery_app(WorkerSettings())
 
 @worker_init.connect
 def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
-    """Check the model in the main process, before any child forks: fail fast and loud."""
+    """Load the model in the main process, before any child forks: fail fast and loud."""
     settings: WorkerSettings = app.conf.irisq_settings
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -72,15 +74,17 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        metadata = verify_checksum(settings.model_dir)
-    except ModelIntegrityError as exc:
-        log.critical("refusing to start: %s", exc)
+        # The whole model, in this process, before any fork: a worker that could not predict
+        # never announces itself ready.
+        model = runtime.preload_model(settings)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, ModelIntegrityError) else repr(exc)
+        log.critical("refusing to start: %s", reason.replace("\n", " "))
         sys.stdout.flush()
         sys.stderr.flush()
         # os._exit: Celery would otherwise catch SystemExit in the signal and carry on.
-        os._exit(78)
-    log.info("model checksum ok version=%s", metadata.version)
-    _announcer.metadata = metadata
+        os._exit(REFUSED_EXIT_CODE)
+    _announcer.metadata = model.metadata
 
 
 class _ModelAnnouncer:
@@ -122,12 +126,7 @@ def _announce_on_heartbeat(**_: Any) -> None:
 
 
 @worker_process_init.connect
-def _load_per_process(**_: Any) -> None:
-    try:
-        rt = runtime.init(app.conf.irisq_settings)
-    except Exception:
-        # The task retries the load and fails its jobs with a readable error if it must.
-        log.exception("could not load the model in this process")
-        return
+def _start_per_process(**_: Any) -> None:
+    rt = runtime.init(app.conf.irisq_settings)
     metrics.record_model(rt.model.metadata)
     _freeze_long_lived()

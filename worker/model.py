@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
+import io
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -12,9 +13,11 @@ from typing import Any
 import joblib
 import numpy as np
 import numpy.typing as npt
+import orjson
+from pydantic import ValidationError
 
 from contract import ModelMetadata
-from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
+from worker.train import METADATA_FILE, MODEL_FILE
 
 log = logging.getLogger("irisq.model")
 
@@ -28,27 +31,58 @@ class ModelIntegrityError(RuntimeError):
     """The model file is missing, does not match its metadata's checksum, or won't load."""
 
 
+def _one_line(exc: ValidationError) -> str:
+    """pydantic's errors in one log line: `name: Field required; ...`."""
+    errors = exc.errors(include_url=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        return f"not valid JSON ({errors[0]['ctx'].get('error', 'unreadable')})"
+    fields = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
+        for error in errors
+    )
+    return f"not an irisq model's metadata ({len(errors)} problems: {fields})"
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelIntegrityError(f"{what} not found at {path}") from exc
+    except OSError as exc:
+        raise ModelIntegrityError(
+            f"{what} at {path} could not be read: {exc.strerror or type(exc).__name__}"
+        ) from exc
+
+
 def read_metadata(model_dir: Path) -> ModelMetadata:
     path = model_dir / METADATA_FILE
     try:
-        return ModelMetadata.model_validate(json.loads(path.read_text()))
-    except FileNotFoundError as exc:
-        raise ModelIntegrityError(f"model metadata not found at {path}") from exc
+        return ModelMetadata.model_validate_json(_read(path, "model metadata"))
+    except ValidationError as exc:
+        raise ModelIntegrityError(f"model metadata at {path} is {_one_line(exc)}") from exc
 
 
-def verify_checksum(model_dir: Path) -> ModelMetadata:
-    """Check the joblib file against the metadata's sha256 without unpickling it."""
+def _verified_bytes(model_dir: Path) -> tuple[ModelMetadata, bytes]:
+    """The model file's bytes, read once, and its metadata, once the bytes match its sha256.
+
+    The caller unpickles these very bytes: nothing can change the file between the check
+    and the load.
+    """
     metadata = read_metadata(model_dir)
     path = model_dir / MODEL_FILE
-    if not path.is_file():
-        raise ModelIntegrityError(f"model file not found at {path}")
-    actual = sha256_of(path)
+    data = _read(path, "model file")
+    actual = hashlib.sha256(data).hexdigest()
     if actual != metadata.sha256:
         raise ModelIntegrityError(
             f"model checksum mismatch for {path}: metadata says {metadata.sha256}, "
             f"file is {actual}; refusing to unpickle it"
         )
-    return metadata
+    return metadata, data
+
+
+def verify_checksum(model_dir: Path) -> ModelMetadata:
+    """Check the joblib file against the metadata's sha256 without unpickling it."""
+    return _verified_bytes(model_dir)[0]
 
 
 class FlatForest:
@@ -126,6 +160,11 @@ class LoadedModel:
         """The metadata as the model announcement carries it, serialised once, not per task."""
         return self.metadata.model_dump_json()
 
+    @cached_property
+    def version_json(self) -> bytes:
+        """The version as a JSON string, as the done message carries it."""
+        return orjson.dumps(self.metadata.version)
+
     def predict_proba(self, x: FloatArray) -> FloatArray:
         # Both give scikit-learn's probabilities (tests/worker/test_model.py).
         if len(x) < FLAT_FOREST_MAX_ROWS:
@@ -134,13 +173,13 @@ class LoadedModel:
 
 
 def load_model(model_dir: Path) -> LoadedModel:
-    metadata = verify_checksum(model_dir)
+    metadata, data = _verified_bytes(model_dir)
     try:
-        forest = joblib.load(model_dir / MODEL_FILE)
+        forest = joblib.load(io.BytesIO(data))
         flat, trees = FlatForest(forest), TreeSum(forest)
     except Exception as exc:
-        # A file that matches its checksum yet is no forest (written corrupt, wrong library
-        # version): the same refusal as a mismatch, so the task fails its jobs cleanly.
+        # A file that matches its checksum yet is no forest (written corrupt or truncated,
+        # wrong library version): the same refusal as a mismatch.
         raise ModelIntegrityError(
             f"model file {model_dir / MODEL_FILE} could not be loaded: {type(exc).__name__}"
         ) from exc

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import numpy as np
 import orjson
-import redis
 from celery import Task, shared_task
 
 from contract import (
     CANONICAL_DECIMALS,
     DONE_CHANNEL,
+    JOB_DEADLINES_KEY,
     MODEL_KEY,
     MODEL_TTL_SECONDS,
     TASK_NAME,
-    JobField,
-    JobStatus,
     TaskJobs,
     cache_key_prefix,
     canonical_cache_key,
@@ -28,7 +25,14 @@ from contract import (
     started_message,
 )
 from worker import metrics, runtime
-from worker.model import FloatArray, ModelIntegrityError
+from worker.failures import (
+    InvalidTaskPayload,
+    PredictRequest,
+    fail_jobs,
+    public_error,
+    readable_job_ids,
+)
+from worker.model import FloatArray
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.task")
@@ -36,10 +40,6 @@ log = logging.getLogger("irisq.task")
 # Below this magnitude `canonical_key_suffixes` spells keys in one pass (a third faster on
 # 3,000-row tasks); anything larger takes the exact way. Requests carry at most 100.
 KEY_TEXT_MAX = 1e11
-
-
-class InvalidTaskPayload(ValueError):
-    """The task's arguments do not follow the contract."""
 
 
 def _rows(jobs: TaskJobs) -> tuple[FloatArray, list[list[float]]]:
@@ -97,102 +97,85 @@ def _item_results(classes: list[str], proba: FloatArray) -> list[bytes]:
     return [parts[0], *(ITEM_START + part for part in parts[1:])] if items else []
 
 
-def _public_error(exc: BaseException) -> str:
-    # Job errors are shown to clients: say what failed, never paths or addresses.
-    if isinstance(exc, ModelIntegrityError):
-        return "prediction failed: the model could not be loaded"
-    if isinstance(exc, InvalidTaskPayload):
-        return f"prediction failed: {exc}"
-    return f"prediction failed: {type(exc).__name__}"
+def _job_ids(jobs: TaskJobs) -> list[str]:
+    """Every job's id; a payload that is no list of jobs, each with an id, is refused."""
+    if not isinstance(jobs, list):
+        raise InvalidTaskPayload("malformed task payload: not a list of jobs")
+    ids = readable_job_ids(jobs)
+    if len(ids) != len(jobs):
+        raise InvalidTaskPayload("malformed task payload: a job without an id")
+    return ids
 
 
-def _publish_failure(rt_redis: Any, settings: WorkerSettings, jobs: TaskJobs, error: str) -> None:
-    now = time.time()
-    pipe = rt_redis.pipeline(transaction=False)
-    for job in jobs:
-        key = job_key(job["job_id"])
-        pipe.hset(
-            key,
-            mapping={
-                JobField.STATUS: JobStatus.FAILED,
-                JobField.FINISHED_AT: now,
-                JobField.ERROR: error,
-            },
-        )
-        pipe.expire(key, settings.job_ttl_seconds)
-    message = {
-        "jobs": {job["job_id"]: {"status": JobStatus.FAILED, "error": error} for job in jobs}
-    }
-    pipe.publish(DONE_CHANNEL, orjson.dumps(message))
-    pipe.execute()
+class PredictTask(Task):  # type: ignore[misc]
+    Request = PredictRequest
 
 
-@shared_task(name=TASK_NAME, bind=True)
+@shared_task(name=TASK_NAME, bind=True, base=PredictTask)
 def predict(self: Task, jobs: TaskJobs) -> dict[str, int]:
     settings: WorkerSettings = self.app.conf.irisq_settings
-    started = time.time()
+    task_id: str = self.request.id
     try:
-        rt = runtime.get(settings)
-    except ModelIntegrityError as exc:
-        # No Redis client without a runtime: make a short-lived one to record the failure.
-        log.error("task=%s model unavailable: %s", self.request.id, exc)
-        with redis.Redis.from_url(settings.broker_url, socket_timeout=5.0) as client:
-            _publish_failure(client, settings, jobs, _public_error(exc))
-        raise
-
-    job_keys = [job_key(job["job_id"]) for job in jobs]
-    rt.mark_running(keys=job_keys, args=[started, DONE_CHANNEL, started_message(self.request.id)])
-
-    try:
-        matrix, rows = _rows(jobs)
-        metrics.observe_task_size(jobs=len(jobs), items=len(rows))
-        with metrics.INFERENCE_SECONDS.time():
-            proba = rt.model.predict_proba(matrix)
+        return _predict(task_id, jobs, settings)
     except Exception as exc:
-        log.exception("task=%s jobs=%s prediction failed", self.request.id, len(jobs))
-        _publish_failure(rt.redis, settings, jobs, _public_error(exc))
+        log.exception("task=%s prediction failed", task_id)
+        fail_jobs(settings, task_id, readable_job_ids(jobs), public_error(exc))
         raise
+
+
+def _predict(task_id: str, jobs: TaskJobs, settings: WorkerSettings) -> dict[str, int]:
+    started = time.time()
+    rt = runtime.get(settings)
+    job_ids = _job_ids(jobs)
+    job_keys = [job_key(job_id) for job_id in job_ids]
+    # Only the jobs still open run: a finished job is never changed (a task run again).
+    open_positions = rt.mark_running(
+        keys=job_keys, args=[started, DONE_CHANNEL, started_message(task_id), task_id]
+    )
+    if len(open_positions) != len(jobs):
+        jobs = [jobs[i - 1] for i in open_positions]
+        job_keys = [job_keys[i - 1] for i in open_positions]
+        if not jobs:
+            log.info("task=%s jobs=0: every job already finished", task_id)
+            return {"jobs": 0, "items": 0}
+
+    matrix, rows = _rows(jobs)
+    metrics.observe_task_size(jobs=len(jobs), items=len(rows))
+    with metrics.INFERENCE_SECONDS.time():
+        proba = rt.model.predict_proba(matrix)
 
     metadata = rt.model.metadata
-    classes = metadata.classes
     version = metadata.version
     finished = time.time()
     # Each result is serialised once: the cache entry, the job's record and the done message
-    # all reuse these bytes (orjson.Fragment embeds them as they are).
-    item_json = _item_results(classes, proba)
-    done: dict[str, Any] = {}
+    # (built by the script) all use these bytes.
+    item_json = _item_results(metadata.classes, proba)
     job_results: list[bytes] = []
     row = 0
     for job in jobs:
         end = row + len(job["items"])
-        results = b"[" + b",".join(item_json[row:end]) + b"]"
+        job_results.append(b"[" + b",".join(item_json[row:end]) + b"]")
         row = end
-        job_results.append(results)
-        done[job["job_id"]] = {
-            "status": JobStatus.DONE,
-            "model_version": version,
-            "results": orjson.Fragment(results),
-        }
-    message = orjson.dumps({"task_id": self.request.id, "jobs": done})
     args: list[bytes | str | int | float] = [
         len(jobs),
         settings.cache_ttl_seconds,
-        settings.job_ttl_seconds,
-        MODEL_TTL_SECONDS,
         finished,
+        finished + settings.job_ttl_seconds,
+        MODEL_TTL_SECONDS,
         version,
         rt.model.metadata_json,
         DONE_CHANNEL,
-        message,
+        task_id,
+        rt.model.version_json,
         *job_results,
         *item_json,
     ]
-    keys = [MODEL_KEY, *job_keys, *_cache_keys(matrix, rows, version)]
+    keys = [MODEL_KEY, JOB_DEADLINES_KEY, *job_keys, *_cache_keys(matrix, rows, version)]
     # One command: the records, the cache entries, the model announcement, then the message.
     rt.record_results(keys=keys, args=args)
     log.info(
         "task=%s jobs=%d items=%d model=%s seconds=%.4f",
-        self.request.id,
+        task_id,
         len(jobs),
         row,
         version,

@@ -10,17 +10,48 @@ from pathlib import Path
 from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
 
 
-def corrupt_but_consistent_model(model_dir: Path, into: Path) -> Path:
-    """A model dir whose file is garbage yet matches its metadata's sha256.
-
-    The worker's main process checks only the checksum and starts; unpickling then fails
-    in the pool process, on every task: a task that raises, forced honestly.
-    """
+def _consistent_with(model_dir: Path, into: Path, content: bytes) -> Path:
+    """A copy of the model dir whose model file holds `content`, its sha256 in the metadata."""
     shutil.copytree(model_dir, into)
-    (into / MODEL_FILE).write_bytes(b"this is not a pickle\x00" * 64)
+    (into / MODEL_FILE).write_bytes(content)
     metadata = json.loads((into / METADATA_FILE).read_text())
     metadata["sha256"] = sha256_of(into / MODEL_FILE)
     (into / METADATA_FILE).write_text(json.dumps(metadata))
+    return into
+
+
+def corrupt_but_consistent_model(model_dir: Path, into: Path) -> Path:
+    """A model dir whose file is garbage yet matches its metadata's sha256."""
+    return _consistent_with(model_dir, into, b"this is not a pickle\x00" * 64)
+
+
+def truncated_but_consistent_model(model_dir: Path, into: Path) -> Path:
+    """A model dir whose file is cut in half (a copy that stopped), its sha256 updated."""
+    content = (model_dir / MODEL_FILE).read_bytes()
+    return _consistent_with(model_dir, into, content[: len(content) // 2])
+
+
+# The metadata file of the scikit-learn iris tutorial: valid JSON, another project's fields.
+TUTORIAL_METADATA = {
+    "dataset": "iris",
+    "model": "RandomForestClassifier",
+    "accuracy": 0.97,
+    "target_names": ["setosa", "versicolor", "virginica"],
+}
+
+
+def with_metadata(model_dir: Path, into: Path, content: str) -> Path:
+    """A copy of the model dir whose metadata file holds `content`."""
+    shutil.copytree(model_dir, into)
+    (into / METADATA_FILE).write_text(content)
+    return into
+
+
+def with_directory_for(model_dir: Path, into: Path, name: str) -> Path:
+    """A copy of the model dir where the file `name` is a directory: unreadable, even to root."""
+    shutil.copytree(model_dir, into)
+    (into / name).unlink()
+    (into / name).mkdir()
     return into
 
 

@@ -12,6 +12,7 @@ from contract import DONE_CHANNEL, TASK_NAME, JobField, job_key, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack
+from tests.worker.records import queued_job
 
 
 def test_the_started_message_comes_with_the_running_marks_and_before_the_outcome(
@@ -23,7 +24,7 @@ def test_the_started_message_comes_with_the_running_marks_and_before_the_outcome
     channel = client.pubsub(ignore_subscribe_messages=True)
     channel.subscribe(DONE_CHANNEL)
     celery = create_celery_client(Settings(redis_url=str(stack.redis_url)))
-    task_id, job_id = uuid.uuid4().hex, uuid.uuid4().hex
+    task_id, job_id = uuid.uuid4().hex, queued_job(client)
     celery.send_task(TASK_NAME, args=[[task_job(job_id, [[5.1, 3.5, 1.4, 0.2]])]], task_id=task_id)
 
     messages = []

@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from scripts.stack import LocalStack, wait_until
+from tests.faults.models import (
+    TUTORIAL_METADATA,
+    corrupt_but_consistent_model,
+    truncated_but_consistent_model,
+    with_directory_for,
+    with_metadata,
+)
 from tests.integration.helpers import fresh_item
-from worker.train import MODEL_FILE
+from worker.celery_app import REFUSED_EXIT_CODE
+from worker.train import METADATA_FILE, MODEL_FILE
+
+BadModel = Callable[[Path, Path], Path]
+BAD_MODELS: dict[str, tuple[BadModel, str]] = {
+    # case: (how the model dir is spoiled, what the one log line says)
+    "tutorial metadata": (
+        lambda src, into: with_metadata(src, into, json.dumps(TUTORIAL_METADATA)),
+        "is not an irisq model's metadata (10 problems: name: Field required;",
+    ),
+    "malformed metadata": (
+        lambda src, into: with_metadata(src, into, '{"name": "iris-rf", '),
+        "is not valid JSON",
+    ),
+    "unreadable metadata": (
+        lambda src, into: with_directory_for(src, into, METADATA_FILE),
+        "could not be read: Is a directory",
+    ),
+    "unreadable model file": (
+        lambda src, into: with_directory_for(src, into, MODEL_FILE),
+        "could not be read: Is a directory",
+    ),
+    "truncated model": (truncated_but_consistent_model, "could not be loaded"),
+    "corrupt model": (corrupt_but_consistent_model, "could not be loaded"),
+}
 
 
 def test_worker_refuses_to_start_on_checksum_mismatch(stack: LocalStack, model_dir: Path) -> None:
@@ -27,6 +60,25 @@ def test_worker_refuses_to_start_on_checksum_mismatch(stack: LocalStack, model_d
     log = worker.log()
     assert "refusing to start" in log
     assert "checksum mismatch" in log
+    assert "ready." not in log
+
+
+@pytest.mark.parametrize("case", list(BAD_MODELS))
+def test_worker_refuses_to_start_on_a_model_it_cannot_load(
+    stack: LocalStack, model_dir: Path, case: str
+) -> None:
+    spoil, reason = BAD_MODELS[case]
+    bad = spoil(model_dir, stack.workdir / "bad-model")
+    stack.start_redis()
+    worker = stack.start_worker(wait_ready=False, MODEL_DIR=str(bad))
+    assert worker.popen is not None
+    assert worker.popen.wait(timeout=30) == REFUSED_EXIT_CODE
+    log = worker.log()
+    refusals = [line for line in log.splitlines() if "refusing to start" in line]
+    assert len(refusals) == 1, log
+    assert reason in refusals[0]
+    assert "Traceback" not in log
+    assert "Signal handler" not in log
     assert "ready." not in log
 
 
