@@ -2,9 +2,12 @@
 
 Nothing waits when the workers are idle: a job is sent at once. While a sent task still waits
 for a worker (or MAX_TASKS_IN_FLIGHT, a safety bound, are unfinished), jobs gather (bounded by
-time and size) and the next task carries them all, so one model call and one Celery round
-trip serve many requests. A task is sent as soon as the one before it starts, so a worker that
+time and size) and the next task carries them, so one model call and one Celery round trip
+serve many requests. A task is sent as soon as the one before it starts, so a worker that
 finishes finds its next task already queued, and any number of workers are kept fed.
+
+A task carries at most COALESCE_MAX_ITEMS items (a single larger job travels alone), also
+after a failed publish: jobs past the bound wait for the next task, in the order they came.
 """
 
 from __future__ import annotations
@@ -94,6 +97,28 @@ class Dispatcher:
         if self.in_flight.pop(task_id, None) is not None:
             self.wake.set()
 
+    def _take(self) -> _Batch:
+        """The oldest pending jobs, up to COALESCE_MAX_ITEMS items (at least one job)."""
+        pending, limit = self.pending, self.settings.coalesce_max_items
+        if pending.items <= limit:
+            self.pending = _Batch()
+            return pending
+        count, items = 0, 0
+        for job in pending.jobs:
+            size = len(job["items"])
+            if count and items + size > limit:
+                break
+            count, items = count + 1, items + size
+        # The rest keeps its start time: it has waited already, and goes out next.
+        self.pending = _Batch(pending.jobs[count:], pending.items - items, pending.since)
+        return _Batch(pending.jobs[:count], items, pending.since)
+
+    def _requeue(self, batch: _Batch) -> None:
+        """Put an unsent batch back in front of the jobs that came while it was out."""
+        self.pending = _Batch(
+            batch.jobs + self.pending.jobs, batch.items + self.pending.items, batch.since
+        )
+
     def _busy(self, now: float) -> bool:
         queued = False
         for task_id, flight in list(self.in_flight.items()):
@@ -149,7 +174,7 @@ class Dispatcher:
             self.wake.clear()
             while self.pending.jobs:
                 await self._gather()
-                batch, self.pending = self.pending, _Batch()
+                batch = self._take()
                 task_id = uuid.uuid4().hex
                 # In flight from before the publish: a worker can finish the task before
                 # the publishing call returns, and its outcome must find the entry to clear.
@@ -157,14 +182,12 @@ class Dispatcher:
                 try:
                     await loop.run_in_executor(self.executor, self._publish, task_id, batch.jobs)
                 except Exception as exc:
-                    # Keep the jobs: their records say queued, and they go out once Redis
-                    # is back. Jobs submitted meanwhile travel with them.
+                    # Keep the jobs: their records say queued, and they go out first once
+                    # Redis is back, each task still within COALESCE_MAX_ITEMS.
                     self.in_flight.pop(task_id, None)
                     self.metrics.publish_errors.inc()
                     log.warning("publish failed (%s); retrying in %.1fs", exc, backoff)
-                    batch.jobs.extend(self.pending.jobs)
-                    batch.items += self.pending.items
-                    self.pending = batch
+                    self._requeue(batch)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
@@ -197,14 +220,16 @@ class Dispatcher:
         leave them queued until JOB_TTL_SECONDS.
         """
         loop = asyncio.get_running_loop()
-        if self.pending.jobs:
-            batch, self.pending = self.pending, _Batch()
+        while self.pending.jobs:
+            batch = self._take()
             try:
                 await loop.run_in_executor(
                     self.executor, self._publish, uuid.uuid4().hex, batch.jobs
                 )
             except Exception as exc:
-                log.error("could not send %d jobs at shutdown: %s", len(batch.jobs), exc)
+                unsent = len(batch.jobs) + len(self.pending.jobs)
+                log.error("could not send %d jobs at shutdown: %s", unsent, exc)
+                break
         if self.events_flush is not None:
             self.events_flush.cancel()
         await loop.run_in_executor(self.executor, self._send_events, True)
