@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -10,14 +11,17 @@ import pytest
 
 from scripts.stack import LocalStack
 from tests.faults.procs import rss_kib
-from tests.integration.helpers import SETOSA
+from tests.integration.helpers import SETOSA, metric
 from tests.security.problems import assert_safe_problem
 from tests.security.rawhttp import chunked, headers_only, longer_than_declared
+from tests.security.test_job_ids import redis_commands
 
 MAX_BODY_BYTES = 512 * 1024  # the gateway's default
 MAX_ITEMS = 1000
 TEN_MB = 10 * 1024 * 1024
 ITEM = json.dumps(SETOSA)
+# The keys a /predict request reads or writes: cached results and its job record.
+REQUEST_KEYS = re.compile(r'"irisq:(pred|job):')
 
 
 def _items(*values: str) -> bytes:
@@ -159,16 +163,29 @@ def test_bytes_past_the_content_length_are_not_the_body(running_stack: LocalStac
     assert json.loads(answers[0][1])["items"][0]["prediction"] == "setosa"
 
 
-def test_a_large_item_count_is_refused_before_any_redis_work(client: httpx.Client) -> None:
-    before = client.get("/metrics").text.count("irisq_cache_misses_total")
-    response = client.post(
-        "/predict", content=_many(MAX_ITEMS + 1), headers={"Content-Type": "application/json"}
-    )
+def looked_up(http: httpx.Client) -> float:
+    """Items the gateway has looked up in the cache, found or not."""
+    return metric(http, "irisq_cache_hits_total") + metric(http, "irisq_cache_misses_total")
+
+
+def test_a_large_item_count_is_refused_before_any_redis_work(
+    running_stack: LocalStack, client: httpx.Client
+) -> None:
+    before = looked_up(client)
+    with redis_commands(running_stack.redis_port, running_stack.workdir) as seen:
+        response = client.post(
+            "/predict", content=_many(MAX_ITEMS + 1), headers={"Content-Type": "application/json"}
+        )
     assert_safe_problem(response, 413)
     assert response.json()["errors"] == [
         {"field": "items", "message": f"at most {MAX_ITEMS} items"}
     ]
-    assert before == client.get("/metrics").text.count("irisq_cache_misses_total")
+    assert looked_up(client) == before
+    # A request's Redis work names a cache key (the lookup) or its job's key (the record);
+    # what runs meanwhile in the background (the model refresh, the workers' polling and
+    # events) names neither.
+    request_work = [line for line in seen if REQUEST_KEYS.search(line)]
+    assert not request_work, request_work[:3]
 
 
 def test_many_bad_items_get_a_bounded_error_list(client: httpx.Client) -> None:
