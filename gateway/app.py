@@ -24,6 +24,13 @@ log = logging.getLogger("irisq.gateway")
 GC_GEN0_THRESHOLD = 50_000
 
 
+def drain(app: FastAPI) -> None:
+    """The server is stopping: every request waiting for a job answers 202 with it now."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None:
+        services.listener.drain()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()

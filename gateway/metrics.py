@@ -72,6 +72,11 @@ class Metrics:
             "irisq_redis_errors", "Requests refused because Redis could not be reached", registry=r
         )
         self.waiting = Gauge("irisq_waiting_requests", "Requests waiting for a job", registry=r)
+        self.open_jobs = Gauge(
+            "irisq_open_jobs",
+            "Jobs this gateway submitted whose outcome has not reached it yet",
+            registry=r,
+        )
         # prometheus_client's labels() checks and locks on every call (~3 µs); the hot path
         # keeps each labelled child it has used.
         self._from_cache = self.predictions.labels("cache")

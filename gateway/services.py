@@ -55,7 +55,12 @@ class Services:
         model = ModelInfo(redis, settings.model_refresh_seconds)
         dispatcher = Dispatcher(celery, settings, metrics)
         listener = DoneListener(
-            redis, dispatcher.task_done, model.observe, on_task_started=dispatcher.task_started
+            redis,
+            dispatcher.task_done,
+            model.observe,
+            on_task_started=dispatcher.task_started,
+            metrics=metrics,
+            job_timeout_seconds=settings.job_timeout_seconds,
         )
         return cls(
             settings=settings,

@@ -4,24 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract import DONE_CHANNEL
+from contract import DONE_CHANNEL, JobStatus
+from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
 
 Outcome = dict[str, Any]
+# The outcome a waiting request gets when the gateway stops: it answers 202 with its job id.
+DRAINING: Outcome = {"status": "draining"}
+# An open job whose outcome this gateway missed (its subscription dropped) is forgotten this
+# long after the sweeper's bound on it, so the table of open jobs cannot grow without bound.
+OPEN_JOB_GRACE_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 10.0
+
+
+class OpenJob:
+    """A job this gateway submitted, until its outcome: what to count, who waits for it."""
+
+    __slots__ = ("cached", "future", "since")
+
+    def __init__(self, cached: Sequence[bytes | None] | None) -> None:
+        self.since = time.monotonic()
+        # The request's cache entries, kept only when some items were cached.
+        self.cached = cached
+        self.future: asyncio.Future[Outcome] | None = None
 
 
 class DoneListener:
     """Resolves the future of each waiting job when a worker publishes its outcome.
 
-    A request registers before its task is sent, so a fast worker cannot finish unseen.
+    A request registers before its task is sent, so a fast worker cannot finish unseen. Every
+    worker's outcome reaches every gateway; each counts the items of the jobs it submitted,
+    once, when the first outcome of the job arrives.
     """
 
     def __init__(
@@ -30,21 +53,89 @@ class DoneListener:
         on_task_done: Callable[[str], None],
         on_model_version: Callable[[str], None] | None = None,
         on_task_started: Callable[[str], None] | None = None,
+        metrics: Metrics | None = None,
+        job_timeout_seconds: float = 600.0,
     ) -> None:
         self.redis = redis
         self.on_task_done = on_task_done
         self.on_task_started = on_task_started
         self.on_model_version = on_model_version
-        self.futures: dict[str, asyncio.Future[Outcome]] = {}
+        self.metrics = metrics or Metrics()
+        self.open_jobs: dict[str, OpenJob] = {}
+        # Read at each scrape: no cost on the request path.
+        self.metrics.open_jobs.set_function(lambda: len(self.open_jobs))
+        self.max_open_seconds = job_timeout_seconds + OPEN_JOB_GRACE_SECONDS
+        self.next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        self.draining = False
         self.subscribed = asyncio.Event()
 
-    def register(self, job_id: str) -> asyncio.Future[Outcome]:
+    def track(self, job_id: str, cached: Sequence[bytes | None] | None) -> None:
+        """An async job: its items are counted when its outcome arrives."""
+        self.open_jobs[job_id] = OpenJob(cached)
+
+    def register(
+        self, job_id: str, cached: Sequence[bytes | None] | None
+    ) -> asyncio.Future[Outcome]:
+        """A sync job: tracked, and its outcome resolves the returned future."""
+        job = self.open_jobs[job_id] = OpenJob(cached)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.futures[job_id] = future
+        if self.draining:
+            future.set_result(DRAINING)
+        else:
+            job.future = future
         return future
 
     def discard(self, job_id: str) -> None:
-        self.futures.pop(job_id, None)
+        """Its request stopped waiting; the job stays open to be counted."""
+        job = self.open_jobs.get(job_id)
+        if job is not None:
+            job.future = None
+
+    def drain(self) -> None:
+        """The gateway stops: no request waits any longer, nor does any that registers later."""
+        self.draining = True
+        for job in self.open_jobs.values():
+            if job.future is not None and not job.future.done():
+                job.future.set_result(DRAINING)
+            job.future = None
+
+    def settle(self, job_id: str, outcome: Outcome) -> None:
+        """The job's first outcome closes it and counts its items; later ones find nothing."""
+        job = self.open_jobs.pop(job_id, None)
+        if job is None:
+            return
+        if job.future is not None and not job.future.done():
+            job.future.set_result(outcome)
+        if outcome.get("status") == JobStatus.DONE:
+            self._count(job, outcome["results"])
+
+    def _count(self, job: OpenJob, results: list[dict[str, Any]]) -> None:
+        # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
+        classes = Counter(result["prediction"] for result in results)
+        cached = 0
+        if job.cached is not None:
+            for entry in job.cached:
+                if entry is not None:
+                    classes[orjson.loads(entry)["prediction"]] += 1
+                    cached += 1
+        self.metrics.count_predictions(cached, len(results))
+        for prediction, count in classes.items():
+            self.metrics.count_class(prediction, count)
+
+    def prune(self, now: float) -> None:
+        """Forget open jobs far past the sweeper's bound: their outcome was missed."""
+        self.next_prune = now + PRUNE_EVERY_SECONDS
+        cutoff = now - self.max_open_seconds
+        stale = []
+        # Insertion order is age order: the oldest come first.
+        for job_id, job in self.open_jobs.items():
+            if job.since > cutoff:
+                break
+            stale.append(job_id)
+        for job_id in stale:
+            del self.open_jobs[job_id]
+        if stale:
+            log.warning("forgot %d jobs whose outcome never reached this gateway", len(stale))
 
     def deliver(self, data: bytes) -> None:
         message = orjson.loads(data)
@@ -59,9 +150,8 @@ class DoneListener:
             version = outcome.get("model_version")
             if version and self.on_model_version:
                 self.on_model_version(version)
-            future = self.futures.pop(job_id, None)
-            if future is not None and not future.done():
-                future.set_result(outcome)
+            if job_id in self.open_jobs:
+                self.settle(job_id, outcome)
 
     async def run(self) -> None:
         backoff = 0.05
@@ -80,6 +170,8 @@ class DoneListener:
                                 self.deliver(message["data"])
                             except (orjson.JSONDecodeError, AttributeError, TypeError):
                                 log.warning("ignoring a malformed message on %s", DONE_CHANNEL)
+                        if (now := time.monotonic()) >= self.next_prune:
+                            self.prune(now)
             except (RedisError, OSError) as exc:
                 self.subscribed.clear()
                 log.warning("subscription lost (%s); reconnecting", type(exc).__name__)

@@ -28,6 +28,7 @@ from gateway.jobs import merge_items
 from gateway.metrics import Metrics
 from gateway.routing import RequestRoute
 from gateway.services import Services
+from gateway.waiters import DRAINING
 
 router = APIRouter(tags=["predict"], route_class=RequestRoute)
 
@@ -52,14 +53,6 @@ def _json(
     )
 
 
-def _count(metrics: Metrics, items: list[dict[str, Any]]) -> None:
-    # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
-    cached = sum(1 for item in items if item["cached"])
-    metrics.count_predictions(cached, len(items) - cached)
-    for prediction, count in Counter(item["prediction"] for item in items).items():
-        metrics.count_class(prediction, count)
-
-
 def _accepted(job_id: str, preference_applied: bool) -> Response:
     url = f"/jobs/{job_id}"
     headers = {"Location": url}
@@ -69,11 +62,13 @@ def _accepted(job_id: str, preference_applied: bool) -> Response:
     return _json(body.model_dump(mode="json"), 202, headers)
 
 
-def _done(
-    services: Services, job_id: str | None, version: str | None, items: list[dict[str, Any]]
-) -> Response:
-    _count(services.metrics, items)
-    return _json({"model_version": version, "job_id": job_id, "items": items})
+def _cached_only(metrics: Metrics, version: str | None, items: list[dict[str, Any]]) -> Response:
+    """Every item from the cache: answered, and so counted, now."""
+    metrics.count_predictions(len(items), 0)
+    # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
+    for prediction, count in Counter(item["prediction"] for item in items).items():
+        metrics.count_class(prediction, count)
+    return _json({"model_version": version, "job_id": None, "items": items})
 
 
 # Documented here, parsed by hand below: FastAPI's per-request machinery for query and header
@@ -223,38 +218,55 @@ async def predict(request: Request) -> Response:
     if misses:
         metrics.cache_misses.inc(len(misses))
     if not misses:
-        return _done(services, None, version, merge_items(cached, []))
+        return _cached_only(metrics, version, merge_items(cached, []))
 
     is_async = wants_async(mode, prefer)
     metrics.jobs_submitted.labels("async" if is_async else "sync").inc()
+    # The listener counts the job's items when its outcome arrives; it needs the cached
+    # entries only when there are any.
+    partly_cached = cached if hits else None
     if is_async:
+        services.listener.track(job_id, partly_cached)
         services.dispatcher.submit(job_id, misses)
         return _accepted(job_id, preference_applied=mode is None)
 
     deadline = settings.predict_wait_seconds if wait is None else wait
-    future = services.listener.register(job_id)
+    future = services.listener.register(job_id, partly_cached)
     services.dispatcher.submit(job_id, misses)
     started = time.perf_counter()
     metrics.waiting.inc()
-    outcome: dict[str, Any] | None
+    # The body is read: the next thing the server can receive is the client's disconnect.
+    disconnect = asyncio.ensure_future(request.receive())
+    outcome: dict[str, Any] | None = None
     try:
-        outcome = await asyncio.wait_for(future, deadline)
-    except TimeoutError:
-        outcome = await _last_look(services, job_id)
+        done, _ = await asyncio.wait(
+            (future, disconnect), timeout=deadline, return_when=asyncio.FIRST_COMPLETED
+        )
+        if future in done:
+            outcome = future.result()
+        elif not done:
+            outcome = await _last_look(services, job_id)
+            if outcome is None:
+                metrics.sync_wait_timeouts.inc()
+        # Otherwise the client left: its job goes on, and is counted when it finishes.
     finally:
+        disconnect.cancel()
         metrics.waiting.dec()
         services.listener.discard(job_id)
         metrics.sync_wait.observe(time.perf_counter() - started)
-    if outcome is None:
-        metrics.sync_wait_timeouts.inc()
+    if outcome is None or outcome is DRAINING:
         return _accepted(job_id, preference_applied=False)
     if outcome["status"] == JobStatus.FAILED:
         metrics.jobs_failed.inc()
         raise ProblemError(
             500, outcome.get("error") or "prediction failed", extra={"job_id": job_id}
         )
-    return _done(
-        services, job_id, outcome["model_version"], merge_items(cached, outcome["results"])
+    return _json(
+        {
+            "model_version": outcome["model_version"],
+            "job_id": job_id,
+            "items": merge_items(cached, outcome["results"]),
+        }
     )
 
 
@@ -263,10 +275,14 @@ async def _last_look(services: Services, job_id: str) -> dict[str, Any] | None:
     view = await services.jobs.get(job_id)
     if view is None or view.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return None
+    outcome: dict[str, Any]
     if view.status is JobStatus.FAILED:
-        return {"status": JobStatus.FAILED, "error": view.error}
-    return {
-        "status": JobStatus.DONE,
-        "model_version": view.model_version,
-        "results": [i.model_dump() for i in view.items or [] if not i.cached],
-    }
+        outcome = {"status": JobStatus.FAILED, "error": view.error}
+    else:
+        outcome = {
+            "status": JobStatus.DONE,
+            "model_version": view.model_version,
+            "results": [i.model_dump() for i in view.items or [] if not i.cached],
+        }
+    services.listener.settle(job_id, outcome)
+    return outcome
