@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import socket
 import sys
 
@@ -15,6 +16,11 @@ from gateway.settings import Settings
 
 # Past this, uvicorn cancels the requests still running (their clients get a 500).
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# Descriptors the process holds besides client connections and Redis' pool: the subscription,
+# Celery's publisher and its events, logs, the listening socket.
+OTHER_DESCRIPTORS = 32
+
+log = logging.getLogger("irisq.gateway")
 
 
 class GatewayServer(uvicorn.Server):
@@ -43,6 +49,14 @@ def main() -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    descriptors, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if settings.max_connections + settings.redis_max_connections + OTHER_DESCRIPTORS > descriptors:
+        log.warning(
+            "MAX_CONNECTIONS (%d) is too close to this process's descriptor limit (%d): "
+            "past it connections fail instead of getting a 503",
+            settings.max_connections,
+            descriptors,
+        )
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -53,6 +67,8 @@ def main() -> None:
         access_log=False,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # uvicorn answers 503 once its connections (this one included) reach the limit.
+        limit_concurrency=settings.max_connections + 1,
     )
     server = GatewayServer(config, app)
     server.run()

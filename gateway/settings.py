@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_items: int = Field(default=1000, ge=1)
     # Request bodies above this are refused before they are read whole (~120 bytes an item).
     max_body_bytes: int = Field(default=512 * 1024, ge=1024)
+    # Client connections served at once; past it a request gets uvicorn's 503. uvicorn has no
+    # timeout for slow headers, so idle and slow connections count too: this keeps them below
+    # the descriptor limit (1024 in many containers, with Redis' pool beside them).
+    max_connections: int = Field(default=800, ge=1)
     job_ttl_seconds: int = Field(default=86400, gt=0)
     # The bound on an open job: one still queued or running this long after it was created is
     # failed by the sweeper ("timed out"), whatever happened to its task.
