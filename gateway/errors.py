@@ -19,6 +19,11 @@ log = logging.getLogger("irisq.gateway")
 
 PROBLEM_JSON = "application/problem+json"
 JSON_POSITION = re.compile(r" at line \d+ column \d+$")
+# New work refused while jobs and queued tasks fill the store (gateway/capacity.py).
+STORE_FULL = (
+    "irisq is at capacity: its store (Redis) is full of jobs and queued tasks; retry shortly."
+)
+STORE_FULL_RETRY_AFTER = "5"
 
 
 class ProblemError(Exception):
@@ -138,11 +143,7 @@ async def _on_redis_full(request: Request, exc: Exception) -> Response:
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.redis_errors.inc()
-    return problem_response(
-        503,
-        "irisq is at capacity: its store (Redis) is full of jobs and queued tasks; retry shortly.",
-        headers={"Retry-After": "5"},
-    )
+    return problem_response(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from gateway.cache import PredictionCache
+from gateway.capacity import StoreCapacity
 from gateway.dispatcher import Dispatcher, create_celery_client
 from gateway.jobs import JobStore
 from gateway.metrics import Metrics
@@ -34,6 +35,7 @@ class Services:
     dispatcher: Dispatcher
     listener: DoneListener
     sweeper: JobSweeper
+    capacity: StoreCapacity
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics) -> Services:
@@ -77,6 +79,9 @@ class Services:
                 settings.job_timeout_seconds,
                 settings.job_ttl_seconds,
                 settings.sweep_interval_seconds,
+            ),
+            capacity=StoreCapacity(
+                redis, settings.store_high_water, settings.sweep_interval_seconds
             ),
         )
 

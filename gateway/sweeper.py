@@ -29,8 +29,9 @@ SWEEP_BATCH = 500
 # KEYS: the deadlines index, then the jobs' keys. ARGV: now, the job TTL, the error for
 # overdue jobs, the done channel, then the jobs' ids. An open job past its deadline is failed,
 # given its TTL deadline and announced as failed; a finished one past its deadline is deleted.
-# Returns the number of jobs failed and deleted.
-SWEEP_LUA = f"""
+# Returns the number of jobs failed and deleted. `allow-oom`: with Redis' memory full of jobs,
+# the sweeper still ends overdue jobs and frees expired records (it frees more than it adds).
+SWEEP_LUA = f"""#!lua flags=allow-oom
 local now, ttl, error, channel = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local failed, deleted, outcomes = 0, 0, {{}}
 for i = 2, #KEYS do

@@ -23,7 +23,7 @@ from contract import (
     canonical_rows,
     job_key,
 )
-from gateway.errors import PROBLEM_JSON, ProblemError
+from gateway.errors import PROBLEM_JSON, STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
 from gateway.jobs import merge_items
 from gateway.metrics import Metrics
 from gateway.routing import RequestRoute
@@ -201,6 +201,8 @@ async def predict(request: Request) -> Response:
             f"Too many items: {len(body.items)} > MAX_ITEMS ({settings.max_items}).",
             errors=[{"field": "items", "message": f"at most {settings.max_items} items"}],
         )
+    if services.capacity.full:
+        raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
     values, key_suffixes = canonical_rows([item.values() for item in body.items])
     version = services.model.version
     job_id = secrets.token_hex(16)
