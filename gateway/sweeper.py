@@ -38,8 +38,13 @@ for i = 2, #KEYS do
   local id = ARGV[3 + i]
   local deadline = tonumber(redis.call('ZSCORE', KEYS[1], id))
   if deadline and deadline <= now then
-    local status = redis.call('HGET', KEYS[i], '{JobField.STATUS}')
-    if status == '{JobStatus.QUEUED}' or status == '{JobStatus.RUNNING}' then
+    local kind = redis.call('TYPE', KEYS[i])['ok']
+    local status = false
+    if kind == 'hash' then status = redis.call('HGET', KEYS[i], '{JobField.STATUS}') end
+    if kind ~= 'hash' and kind ~= 'none' then
+      -- Not a job record (written by someone else): not ours to change or delete.
+      redis.call('ZREM', KEYS[1], id)
+    elseif status == '{JobStatus.QUEUED}' or status == '{JobStatus.RUNNING}' then
       redis.call('HSET', KEYS[i], '{JobField.STATUS}', '{JobStatus.FAILED}',
         '{JobField.FINISHED_AT}', ARGV[1], '{JobField.ERROR}', error)
       redis.call('ZADD', KEYS[1], now + ttl, id)

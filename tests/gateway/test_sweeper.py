@@ -36,8 +36,10 @@ def test_overdue_open_jobs_fail_and_expired_records_are_deleted(stack: LocalStac
             for job_id, (status, deadline) in jobs.items():
                 await redis.hset(job_key(job_id), mapping=_job(status))
                 await redis.zadd(JOB_DEADLINES_KEY, {job_id: deadline})
-            # A deadline whose record is gone is only dropped from the index.
-            await redis.zadd(JOB_DEADLINES_KEY, {"vanished": 10.0})
+            # A deadline whose record is gone is only dropped from the index; so is one whose
+            # key holds something else, which stays as it is.
+            await redis.zadd(JOB_DEADLINES_KEY, {"vanished": 10.0, "not-a-job": 10.0})
+            await redis.set(job_key("not-a-job"), "someone else's")
             sweeper = JobSweeper(redis, timeout_seconds=30, ttl_seconds=TTL, interval_seconds=1)
             async with redis.pubsub() as pubsub:
                 await pubsub.subscribe(DONE_CHANNEL)
@@ -47,6 +49,7 @@ def test_overdue_open_jobs_fail_and_expired_records_are_deleted(stack: LocalStac
             again = await sweeper.sweep(now=100.0)
             records = {job_id: await redis.hgetall(job_key(job_id)) for job_id in jobs}
             index = await redis.zrange(JOB_DEADLINES_KEY, 0, -1, withscores=True)
+            assert await redis.get(job_key("not-a-job")) == b"someone else's"
             return first, again, records, message, index
         finally:
             await redis.aclose()

@@ -1,7 +1,8 @@
 """The monitoring against the live local stack: real workers, exporter and Prometheus.
 
-One scenario per module (it takes ~40 s): a worker whose model cannot be unpickled fails a
-task, then two good workers take cached, uncached, async and concurrent traffic. The tests
+One scenario per module (it takes ~40 s): a worker fails a task (its job's record was
+overwritten, so Redis answers WRONGTYPE), then two other workers take cached, uncached, async
+and concurrent traffic. The tests
 then read everything back through Prometheus' HTTP API.
 """
 
@@ -21,12 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 
+from contract import job_key
 from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus, write_worker_targets
 from scripts.prometheus_api import PrometheusAPI, PromQLError, dashboard_queries, grafana_expr
 from scripts.stack import LocalStack, free_port, wait_until
-from tests.faults.models import corrupt_but_consistent_model
 from tests.integration.helpers import fresh_item
 from tests.monitoring.helpers import scrape, value
 from worker.train import METADATA_FILE
@@ -52,10 +54,14 @@ class Traffic:
     def record(self, route: str, response: httpx.Response) -> httpx.Response:
         self.statuses[route][response.status_code] += 1
         if route == PREDICT and response.status_code == 200:
-            for item in response.json()["items"]:
-                self.items_answered["cache" if item["cached"] else "model"] += 1
-                self.classes[item["prediction"]] += 1
+            self.answered(response.json()["items"])
         return response
+
+    def answered(self, items: list[dict[str, Any]]) -> None:
+        """Items answered: in a 200 from /predict, or as a finished async job's."""
+        for item in items:
+            self.items_answered["cache" if item["cached"] else "model"] += 1
+            self.classes[item["prediction"]] += 1
 
 
 @dataclass
@@ -92,9 +98,10 @@ def _send_traffic(http: httpx.Client, traffic: Traffic) -> None:
         assert accepted.status_code == 202
         url = accepted.json()["status_url"]
         deadline = time.monotonic() + 30
-        while traffic.record(JOBS, http.get(url)).json()["status"] != "done":
+        while (job := traffic.record(JOBS, http.get(url)).json())["status"] != "done":
             assert time.monotonic() < deadline, "async job not done after 30 s"
             time.sleep(0.05)
+        traffic.answered(job["items"])
     assert traffic.record(JOBS, http.get("/jobs/no-such-job")).status_code == 404
     bad = {**fresh_item(), "petal_width": -1}
     assert predict([bad]).status_code == 422
@@ -121,11 +128,6 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
         stack.start_redis()
         exporter_port, prometheus_port = free_port(), free_port()
         start_exporter(stack, exporter_port)
-        broken = stack.start_worker(
-            MODEL_DIR=str(corrupt_but_consistent_model(model_dir, workdir / "broken-model")),
-            WORKER_METRICS_PORT=str(free_port()),
-            WORKER_NAME=_node_name("broken"),
-        )
         stack.start_gateway()
         start_prometheus(
             stack, prometheus_port, exporter_port, scrape_interval="1s", exporter_interval="5s"
@@ -133,13 +135,20 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
         prometheus = PrometheusAPI(f"http://127.0.0.1:{prometheus_port}")
 
         with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            # A job whose record is overwritten before a worker takes its task: the task fails
+            # on Redis' WRONGTYPE answer.
+            traffic.failed_items = 1
+            failing = http.post(f"{PREDICT}?mode=async", json={"items": [fresh_item()]})
+            assert traffic.record(PREDICT, failing).status_code == 202, failing.text
+            with redis.Redis.from_url(str(stack.redis_url)) as client:
+                client.delete(job_key(failing.json()["job_id"]))
+                client.set(job_key(failing.json()["job_id"]), "not a job record")
+            broken = stack.start_worker(
+                WORKER_METRICS_PORT=str(free_port()), WORKER_NAME=_node_name("broken")
+            )
+            write_worker_targets(stack)
             # Prometheus finds file-discovered targets only every 5 s: wait until it scrapes.
             wait_until(lambda: _workers_scraped(prometheus, 1), 20, "Prometheus to find the worker")
-            # The only worker cannot load its model: the task fails (the gateway answers 500,
-            # or 202 if the failure does not reach it before the wait ends).
-            traffic.failed_items = 1
-            failing = http.post(f"{PREDICT}?wait=3", json={"items": [fresh_item()]})
-            assert traffic.record(PREDICT, failing).status_code in (500, 202), failing.text
             # Prometheus must have the broken worker's count before the worker goes.
             failures = 'sum(irisq_worker_tasks_total{outcome="failure"})'
             wait_until(lambda: prometheus.value(failures) == 1, 15, "the failure in Prometheus")
