@@ -6,12 +6,13 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.types import Message
 
 from contract import DONE_CHANNEL, JobStatus
 from gateway.metrics import Metrics
@@ -21,10 +22,46 @@ log = logging.getLogger("irisq.gateway")
 Outcome = dict[str, Any]
 # The outcome a waiting request gets when the gateway stops: it answers 202 with its job id.
 DRAINING: Outcome = {"status": "draining"}
+# The outcome of a wait whose client disconnected: the job goes on without it.
+GONE: Outcome = {"status": "gone"}
+# A wait this long starts watching for its client's disconnect (see DisconnectWatch).
+WATCH_AFTER_SECONDS = 0.2
 # An open job whose outcome this gateway missed (its subscription dropped) is forgotten this
 # long after the sweeper's bound on it, so the table of open jobs cannot grow without bound.
 OPEN_JOB_GRACE_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 10.0
+
+
+class DisconnectWatch:
+    """Resolves a waiting request's future with GONE when its client disconnects.
+
+    Watching takes a task (the request's ASGI receive, which returns once the client leaves:
+    its body is already read). Most waits end within milliseconds, so the task starts only
+    once a wait has lasted WATCH_AFTER_SECONDS: a quick answer costs a timer, not a task.
+    """
+
+    __slots__ = ("future", "receive", "task", "timer")
+
+    def __init__(
+        self, receive: Callable[[], Awaitable[Message]], future: asyncio.Future[Outcome]
+    ) -> None:
+        self.receive = receive
+        self.future = future
+        self.task: asyncio.Future[Message] | None = None
+        self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, self._start)
+
+    def _start(self) -> None:
+        self.task = asyncio.ensure_future(self.receive())
+        self.task.add_done_callback(self._received)
+
+    def _received(self, task: asyncio.Future[Message]) -> None:
+        if not task.cancelled() and not self.future.done():
+            self.future.set_result(GONE)
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.task is not None:
+            self.task.cancel()
 
 
 class OpenJob:

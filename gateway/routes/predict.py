@@ -28,7 +28,7 @@ from gateway.jobs import merge_items
 from gateway.metrics import Metrics
 from gateway.routing import RequestRoute
 from gateway.services import Services
-from gateway.waiters import DRAINING
+from gateway.waiters import DRAINING, GONE, DisconnectWatch
 
 router = APIRouter(tags=["predict"], route_class=RequestRoute)
 
@@ -237,26 +237,21 @@ async def predict(request: Request) -> Response:
     services.dispatcher.submit(job_id, misses)
     started = time.perf_counter()
     metrics.waiting.inc()
-    # The body is read: the next thing the server can receive is the client's disconnect.
-    disconnect = asyncio.ensure_future(request.receive())
-    outcome: dict[str, Any] | None = None
+    watch = DisconnectWatch(request.receive, future)
+    outcome: dict[str, Any] | None
     try:
-        done, _ = await asyncio.wait(
-            (future, disconnect), timeout=deadline, return_when=asyncio.FIRST_COMPLETED
-        )
-        if future in done:
-            outcome = future.result()
-        elif not done:
-            outcome = await _last_look(services, job_id)
-            if outcome is None:
-                metrics.sync_wait_timeouts.inc()
-        # Otherwise the client left: its job goes on, and is counted when it finishes.
+        outcome = await asyncio.wait_for(future, deadline)
+    except TimeoutError:
+        outcome = await _last_look(services, job_id)
+        if outcome is None:
+            metrics.sync_wait_timeouts.inc()
     finally:
-        disconnect.cancel()
+        watch.stop()
         metrics.waiting.dec()
         services.listener.discard(job_id)
         metrics.sync_wait.observe(time.perf_counter() - started)
-    if outcome is None or outcome is DRAINING:
+    # The client left (GONE): its job goes on, and is counted when it finishes.
+    if outcome is None or outcome is DRAINING or outcome is GONE:
         return _accepted(job_id, preference_applied=False)
     if outcome["status"] == JobStatus.FAILED:
         metrics.jobs_failed.inc()
