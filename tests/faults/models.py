@@ -7,6 +7,8 @@ import pickle
 import shutil
 from pathlib import Path
 
+from scripts.stack import LocalStack
+from worker.celery_app import REFUSED_EXIT_CODE
 from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
 
 
@@ -17,6 +19,14 @@ def _consistent_with(model_dir: Path, into: Path, content: bytes) -> Path:
     metadata = json.loads((into / METADATA_FILE).read_text())
     metadata["sha256"] = sha256_of(into / MODEL_FILE)
     (into / METADATA_FILE).write_text(json.dumps(metadata))
+    return into
+
+
+def tampered_model(model_dir: Path, into: Path) -> Path:
+    """A model dir whose file no longer matches its metadata's sha256."""
+    shutil.copytree(model_dir, into)
+    with (into / MODEL_FILE).open("ab") as f:
+        f.write(b"tampered")
     return into
 
 
@@ -74,3 +84,17 @@ def swapped_for_a_hostile_pickle(model_dir: Path, into: Path, marker: Path) -> P
     shutil.copytree(model_dir, into)
     (into / MODEL_FILE).write_bytes(pickle.dumps(_Payload(marker)))
     return into
+
+
+def refusal_line(stack: LocalStack, model: Path) -> str:
+    """Start a worker on `model`: it must exit 78 and never say it is ready. Its one refusal."""
+    worker = stack.start_worker(wait_ready=False, MODEL_DIR=str(model))
+    assert worker.popen is not None
+    assert worker.popen.wait(timeout=30) == REFUSED_EXIT_CODE
+    log = worker.log()
+    assert "ready." not in log
+    assert "Traceback" not in log
+    assert "Signal handler" not in log  # Celery's note that a start-up handler raised
+    refusals = [line for line in log.splitlines() if "refusing to start" in line]
+    assert len(refusals) == 1, log
+    return refusals[0]
