@@ -7,7 +7,7 @@ import time
 import httpx
 import redis
 
-from contract import job_key
+from contract import JOB_DEADLINES_KEY, job_key
 from scripts.stack import LocalStack
 from tests.integration.helpers import SETOSA, fresh_item, wait_for_job
 
@@ -35,17 +35,21 @@ def test_async_jobs_sent_without_workers_complete_once_one_starts(stack: LocalSt
             assert job["started_at"] is None
 
         stack.start_worker()
+        finished = {}
         for job_id, items in zip(job_ids, batches, strict=True):
             job = wait_for_job(http, job_id, timeout=30)
+            finished[job_id] = job["finished_at"]
             assert job["status"] == "done"
             assert len(job["items"]) == len(items)
             assert job["created_at"] <= job["started_at"] <= job["finished_at"]
 
-    # Readable for JOB_TTL_SECONDS from when it finished: the record carries that TTL.
+    # Readable for JOB_TTL_SECONDS from when it finished: its deadline says so, and the record
+    # carries no TTL (so memory pressure never evicts it).
     with redis.Redis.from_url(str(stack.redis_url)) as client:
         for job_id in job_ids:
-            ttl = client.ttl(job_key(job_id))
-            assert DEFAULT_JOB_TTL_SECONDS - 60 < ttl <= DEFAULT_JOB_TTL_SECONDS
+            assert client.ttl(job_key(job_id)) == -1
+            deadline = client.zscore(JOB_DEADLINES_KEY, job_id)
+            assert deadline == finished[job_id] + DEFAULT_JOB_TTL_SECONDS
 
 
 def test_a_finished_job_is_readable_until_its_ttl_then_404(stack: LocalStack) -> None:
