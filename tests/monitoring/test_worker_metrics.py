@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 
 import redis
@@ -13,6 +12,7 @@ from celery import Celery
 from contract import TASK_NAME, JobField, job_key, task_job
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.monitoring.helpers import scrape, start_worker_with_args, value
+from tests.worker.records import queued_job
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 N_TASKS = 12
@@ -24,7 +24,8 @@ def _send(app: Celery, store: redis.Redis, jobs: list[list[list[float]]]) -> str
 
     The predict task keeps no Celery result: its outcome is in the job records.
     """
-    payload = [task_job(uuid.uuid4().hex, items) for items in jobs]
+    # The worker writes only records the gateway opened: open them as it does.
+    payload = [task_job(queued_job(store), items) for items in jobs]
     app.send_task(TASK_NAME, args=[payload])
 
     def statuses() -> set[bytes | None]:
