@@ -21,6 +21,7 @@ from gateway.redis_client import with_hiredis_packing
 from gateway.settings import Settings
 from gateway.sweeper import JobSweeper
 from gateway.waiters import DoneListener
+from gateway.worker_check import WorkerCheck
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Services:
     listener: DoneListener
     sweeper: JobSweeper
     capacity: StoreCapacity
+    workers: WorkerCheck
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics) -> Services:
@@ -83,6 +85,7 @@ class Services:
             capacity=StoreCapacity(
                 redis, settings.store_high_water, settings.sweep_interval_seconds
             ),
+            workers=WorkerCheck(celery, settings.ready_cache_seconds),
         )
 
     async def close(self) -> None:

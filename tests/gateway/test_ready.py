@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from gateway.routes.health import WORKER_PING_SECONDS
+from gateway.worker_check import WORKER_PING_SECONDS
 from scripts.stack import LocalStack
 from tests.security.test_job_ids import redis_commands
 
