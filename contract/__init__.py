@@ -207,6 +207,11 @@ def job_key(job_id: str) -> str:
     return JOB_KEY_PREFIX + job_id
 
 
+def lua_job_id(key: str) -> str:
+    """Lua for the job id inside the job key held by the Lua variable `key`."""
+    return f"string.sub({key}, {len(JOB_KEY_PREFIX) + 1})"
+
+
 # Job records carry no Redis TTL: Redis runs `volatile-lru`, which evicts only keys with a TTL
 # (the cache entries), so under memory pressure a job record is never evicted. Their lifetime
 # is kept here instead: a sorted set of job ids whose score is the time by which the gateway's

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from contract import JOB_DEADLINES_KEY, JOB_KEY_PREFIX, JobField, JobStatus, cache_key_prefix
+from contract import JOB_DEADLINES_KEY, JobField, JobStatus, cache_key_prefix, lua_job_id
 
 # One call serves every lookup of a batch. KEYS: the job deadlines index, then per lookup its
 # items' cache keys and its job key. ARGV: the job timeout in seconds, then per lookup its
@@ -44,8 +44,7 @@ for arg = 2, #ARGV, 2 do
     redis.call('HSET', job, '{JobField.STATUS}', '{JobStatus.QUEUED}',
       '{JobField.CREATED_AT}', ARGV[arg + 1],
       '{JobField.CACHED}', '[' .. table.concat(parts, ',') .. ']')
-    redis.call('ZADD', deadlines, tonumber(ARGV[arg + 1]) + timeout,
-      string.sub(job, {len(JOB_KEY_PREFIX) + 1}))
+    redis.call('ZADD', deadlines, tonumber(ARGV[arg + 1]) + timeout, {lua_job_id("job")})
   end
   results[#results + 1] = found
   base = base + n + 1

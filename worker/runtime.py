@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import redis
 from redis.commands.core import Script
 
-from contract import JobField, JobStatus, job_key
+from contract import JobField, JobStatus, lua_job_id
 from worker.model import LoadedModel, load_model
 from worker.settings import WorkerSettings
 
@@ -27,8 +27,6 @@ log = logging.getLogger("irisq.worker")
 
 # The status a job is written in only while it is open.
 _OPEN = f"status == '{JobStatus.QUEUED}' or status == '{JobStatus.RUNNING}'"
-# A job id from its key, for the deadline index and the outcome message.
-_JOB_ID = f"string.sub(key, {len(job_key('')) + 1})"
 
 # KEYS: the jobs' keys. ARGV: the start time, the done channel, the task's started message
 # (the gateway sends its next task once this one has a worker: gateway/dispatcher.py), the
@@ -73,7 +71,7 @@ for i = 1, m do
     redis.call('HSET', key, '{JobField.STATUS}', '{JobStatus.DONE}',
       '{JobField.FINISHED_AT}', ARGV[3], '{JobField.MODEL_VERSION}', ARGV[6],
       '{JobField.RESULTS}', results)
-    local id = {_JOB_ID}
+    local id = {lua_job_id("key")}
     redis.call('ZADD', KEYS[2], ARGV[4], id)
     outcomes[#outcomes + 1] = cjson.encode(id) .. done .. results .. '}}'
   end
@@ -102,7 +100,7 @@ for i = 2, #KEYS do
     if {_OPEN} then
       redis.call('HSET', key, '{JobField.STATUS}', '{JobStatus.FAILED}',
         '{JobField.FINISHED_AT}', ARGV[1], '{JobField.ERROR}', ARGV[3])
-      local id = {_JOB_ID}
+      local id = {lua_job_id("key")}
       redis.call('ZADD', KEYS[1], ARGV[2], id)
       outcomes[#outcomes + 1] = cjson.encode(id) .. failed
     end
