@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 
 from scripts.stack import LocalStack, free_port
+from tests.support.tools import system_tool
 from worker.train import train
 
 
@@ -22,8 +22,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _stack(workdir: Path, model_dir: Path) -> LocalStack:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (make test installs it)")
+    system_tool("redis-server", "system-deps")
     return LocalStack(
         workdir=workdir, redis_port=free_port(), api_port=free_port(), model_dir=model_dir
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.deploy import dockerfile
-from tests.deploy.stackfiles import (
+from tests.support.stackfiles import (
     BUILT,
     ROOT,
     SERVICES,

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.stackfiles import COMPOSE, ROOT, compose
+from tests.support.stackfiles import COMPOSE, ROOT, compose
+from tests.support.tools import system_tool, venv_tool
 
 # In CI the repository is cloned to X/main with shared/ copied to X/shared.
 SHARED_SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
 PASSWORDS = {"REDIS_PASSWORD": "deploytest0123", "GRAFANA_ADMIN_PASSWORD": "deploytest4567"}
 
 
-def venv_tool(name: str) -> str:
-    """A console script installed beside this interpreter (the project's virtualenv)."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: run `make deploy-deps`")
-    return found
-
-
 def docker_compose(args: list[str], env_file: Path) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.fail("docker-compose is not installed: run `make deploy-deps`")
+    binary = system_tool("docker-compose", "deploy-deps")
     # A developer's own .env must not decide the outcome: --env-file replaces it.
     return subprocess.run(
         [binary, "--env-file", str(env_file), "-f", str(COMPOSE), *args],

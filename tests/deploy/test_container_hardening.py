@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.deploy import dockerfile
-from tests.deploy.stackfiles import BUILT, NGINX_CONF, SERVICES, environment, services
+from tests.support.stackfiles import BUILT, NGINX_CONF, SERVICES, environment, services
 from worker.settings import WorkerSettings
 
 # Services whose root filesystem stays writable, each with the reason. None: every service

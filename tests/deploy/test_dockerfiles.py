@@ -11,8 +11,8 @@ import pytest
 
 from scripts.stack import SERVICE_COMMANDS
 from tests.deploy import dockerfile
-from tests.deploy.stackfiles import BUILT, ROOT, dockerignored, services
-from tests.deploy.test_compose_validity import venv_tool
+from tests.support.stackfiles import BUILT, ROOT, dockerignored, services
+from tests.support.tools import venv_tool
 
 DOCKERFILES = sorted(BUILT.items())
 IDS = [name for name, _ in DOCKERFILES]

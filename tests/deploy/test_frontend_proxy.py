@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,9 +12,11 @@ import httpx
 import pytest
 
 from gateway.settings import Settings
-from scripts.stack import LocalStack, free_port, wait_until
+from scripts.stack import LocalStack, free_port
 from tests.deploy import dockerfile
-from tests.deploy.stackfiles import (
+from tests.support.items import SETOSA, fresh_item
+from tests.support.nginx import GATEWAY_TARGET, nginx_binary, nginx_in_front_of, wrapped_config
+from tests.support.stackfiles import (
     BUILT,
     COMPOSE,
     NGINX_CONF,
@@ -25,9 +25,6 @@ from tests.deploy.stackfiles import (
     environment,
     services,
 )
-from tests.integration.helpers import SETOSA, fresh_item
-
-GATEWAY_TARGET = "http://gateway:8000"
 
 
 def proxied_paths(text: str, pattern: str) -> set[str]:
@@ -84,43 +81,6 @@ def test_the_image_copies_this_nginx_conf() -> None:
 # --- the configuration, run by a real nginx ------------------------------------------------
 
 
-def nginx_binary() -> str:
-    binary = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
-    )
-    if binary is None:
-        pytest.fail("nginx is not installed: run `make deploy-deps`")
-    return binary
-
-
-def wrapped_config(workdir: Path, server_block: str) -> Path:
-    """The image's main config around our server block: one unprivileged process, files here."""
-    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (workdir / sub).mkdir(parents=True, exist_ok=True)
-    conf = workdir / "nginx.conf"
-    conf.write_text(
-        f"""
-daemon off;
-master_process off;
-pid {workdir}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path {workdir}/client_body;
-    proxy_temp_path {workdir}/proxy;
-    fastcgi_temp_path {workdir}/fastcgi;
-    uwsgi_temp_path {workdir}/uwsgi;
-    scgi_temp_path {workdir}/scgi;
-{server_block}
-}}
-"""
-    )
-    return conf
-
-
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     conf = wrapped_config(tmp_path, NGINX_CONF.read_text())
     result = subprocess.run(
@@ -130,42 +90,6 @@ def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-
-
-@contextlib.contextmanager
-def nginx_in_front_of(upstream: str, workdir: Path) -> Iterator[str]:
-    """nginx with frontend/nginx.conf, the gateway's address swapped for `upstream`."""
-    html = workdir / "html"
-    (html / "assets").mkdir(parents=True)
-    (html / "index.html").write_text("<!doctype html><title>irisq</title><div id=root></div>")
-    (html / "assets" / "app-0123abcd.js").write_text("console.log('irisq')\n")
-    port = free_port()
-    block = (
-        NGINX_CONF.read_text()
-        .replace(GATEWAY_TARGET, upstream)
-        .replace("listen 5174;", f"listen 127.0.0.1:{port};")
-        .replace("root /usr/share/nginx/html;", f"root {html};")
-    )
-    conf = wrapped_config(workdir, block)
-    log = (workdir / "nginx.log").open("wb")
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(workdir), "-c", str(conf)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, 10, "nginx")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from scripts.stack import ROOT, LocalStack, free_port
 from tests.deploy import dockerfile
-from tests.deploy.stackfiles import BUILT
+from tests.support.stackfiles import BUILT
 
 
 def healthcheck(name: str) -> tuple[list[str], float]:

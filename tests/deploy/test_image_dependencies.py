@@ -15,7 +15,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.deploy.stackfiles import ROOT
+from tests.support.stackfiles import ROOT
 
 MODEL_STACK = {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.deploy.stackfiles import (
+from tests.support.stackfiles import (
     GRAFANA_DASHBOARDS_PROVIDER,
     GRAFANA_DATASOURCE,
     PROMETHEUS_YML,

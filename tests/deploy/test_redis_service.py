@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from scripts.stack import free_port, wait_until
-from tests.deploy.stackfiles import environment, services
+from tests.support.stackfiles import environment, services
 
 PASSWORD = "deploytest0123"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from tests.deploy.stackfiles import (
+from tests.support.stackfiles import (
     COMPOSE,
     DOCKERIGNORE,
     ENV_EXAMPLE,

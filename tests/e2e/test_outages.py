@@ -8,7 +8,7 @@ import time
 import httpx
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import UI
+from tests.e2e.ui import UI
 
 VERSICOLOR = {
     "Sepal length": "6.1",

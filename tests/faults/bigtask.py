@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
-from tests.integration.helpers import fresh_item, metric
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
+from tests.support.metrics import metric
 
 JOBS = 40
 ITEMS_PER_JOB = 1000
@@ -40,7 +41,8 @@ class BigTask:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _published(http: httpx.Client, count: int, timeout: float) -> None:
+def wait_for_published(http: httpx.Client, count: int, timeout: float) -> None:
+    """Until the gateway has published `count` tasks in all."""
     deadline = time.monotonic() + timeout
     while metric(http, "irisq_tasks_published_total") < count:
         if time.monotonic() > deadline:
@@ -52,7 +54,7 @@ def queue_big_task(base_url: str, http: httpx.Client) -> BigTask:
     """Queue [tiny task, big task] in Redis; no worker may run yet."""
     tiny = http.post("/predict?mode=async", json={"items": [fresh_item()]})
     assert tiny.status_code == 202, tiny.text
-    _published(http, 1, 10)
+    wait_for_published(http, 1, 10)
 
     job_ids = []
     for _ in range(JOBS - 1):
@@ -69,18 +71,10 @@ def queue_big_task(base_url: str, http: httpx.Client) -> BigTask:
             return own.post("/predict?wait=60", json=body)
 
     sync_response = executor.submit(sync_request)
-    _published(http, 2, 15)
+    wait_for_published(http, 2, 15)
     return BigTask(tiny.json()["job_id"], job_ids, sync_response, executor)
 
 
-def wait_for_status(http: httpx.Client, job_id: str, status: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if http.get(f"/jobs/{job_id}").json()["status"] == status:
-            return
-        time.sleep(0.005)
-    raise TimeoutError(f"job {job_id} not {status} after {timeout}s")
-
-
-def job_status(http: httpx.Client, job_id: str) -> Any:
-    return http.get(f"/jobs/{job_id}").json()["status"]
+def wait_until_running(http: httpx.Client, job_id: str, timeout: float = 30) -> None:
+    """Until the big task's job runs; polled often, as the task runs for about a second."""
+    wait_for_job(http, job_id, timeout, statuses={"running"}, poll=0.005)

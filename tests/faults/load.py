@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.integration.helpers import SETOSA, fresh_item
+from tests.support.items import SETOSA, fresh_item
 
 SYNC_WAIT_SECONDS = 3
 

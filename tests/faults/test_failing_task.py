@@ -12,9 +12,10 @@ import redis
 
 from contract import JOB_DEADLINES_KEY, job_key
 from scripts.stack import LocalStack
-from tests.faults.bigtask import _published
-from tests.faults.models import corrupt_but_consistent_model, refusal_line
-from tests.integration.helpers import fresh_item
+from tests.faults.bigtask import wait_for_published
+from tests.support.items import fresh_item
+from tests.support.model_dirs import corrupt_but_consistent_model
+from tests.support.workers import refusal_line
 
 SYNC_WAIT_SECONDS = 20
 # Gathers the jobs sent while the first task waits for a worker into one task of two jobs.
@@ -47,7 +48,7 @@ def test_a_redis_error_mid_task_fails_its_jobs_and_answers_the_sync_request_at_o
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         # No worker yet: a first task waits in the queue, the next two jobs gather into one.
         assert http.post("/predict?mode=async", json={"items": [fresh_item()]}).status_code == 202
-        _published(http, 1, 10)
+        wait_for_published(http, 1, 10)
         poisoned = http.post("/predict?mode=async", json={"items": [fresh_item()]})
         assert poisoned.status_code == 202
 
@@ -58,7 +59,7 @@ def test_a_redis_error_mid_task_fails_its_jobs_and_answers_the_sync_request_at_o
                 )
 
         response = executor.submit(sync_request)
-        _published(http, 2, 10)
+        wait_for_published(http, 2, 10)
         # A key of the wrong type: the task's first script call fails with WRONGTYPE.
         poisoned_key = job_key(poisoned.json()["job_id"])
         client.delete(poisoned_key)

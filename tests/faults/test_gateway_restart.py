@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from scripts.stack import LocalStack
-from tests.faults.bigtask import GATEWAY_ENV, queue_big_task, wait_for_status
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.faults.bigtask import GATEWAY_ENV, queue_big_task, wait_until_running
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 
 def test_gateway_killed_while_its_jobs_run_then_restarted_serves_their_results(
@@ -21,7 +22,7 @@ def test_gateway_killed_while_its_jobs_run_then_restarted_serves_their_results(
         task = queue_big_task(stack.base_url, http)
         try:
             stack.start_worker()
-            wait_for_status(http, task.job_ids[0], "running", timeout=30)
+            wait_until_running(http, task.job_ids[0])
             gateway.signal(signal.SIGKILL)  # no graceful anything
             stack.stop(gateway)
             stack.start_gateway()

@@ -11,7 +11,9 @@ import httpx
 import orjson
 
 from scripts.stack import LocalStack, wait_until
-from tests.integration.helpers import fresh_item, metric, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
+from tests.support.metrics import metric
 
 WAITING = 50
 

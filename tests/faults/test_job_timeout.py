@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from scripts.stack import LocalStack
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 
 def test_a_job_no_worker_takes_fails_at_its_deadline_and_wakes_its_waiter(

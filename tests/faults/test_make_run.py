@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 TAG = "IRISQ_MAKE_RUN_TEST"
 # Generous: the machine's 2 cores are shared, and the stack starts up to six processes.

@@ -14,7 +14,8 @@ import redis
 from contract import cache_key
 from gateway.errors import STORE_FULL
 from scripts.stack import LocalStack, wait_until
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 # Room for the job records the test leaves (~11 kB for each 100-item request: the results)
 # and a cache several times smaller than what is written to it.

@@ -9,7 +9,8 @@ import redis
 
 from contract import JOB_DEADLINES_KEY, job_key
 from scripts.stack import LocalStack
-from tests.integration.helpers import SETOSA, fresh_item, wait_for_job
+from tests.support.items import SETOSA, fresh_item
+from tests.support.jobs import wait_for_job
 
 DEFAULT_JOB_TTL_SECONDS = 86400
 

@@ -11,7 +11,9 @@ import orjson
 import redis
 
 from scripts.stack import LocalStack, wait_until
-from tests.integration.helpers import fresh_item, metric, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
+from tests.support.metrics import metric
 
 COALESCE_MAX_ITEMS = 4
 # (items per job, jobs): 37 items, one job larger than the bound, which travels alone.

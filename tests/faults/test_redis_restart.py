@@ -8,7 +8,8 @@ import httpx
 
 from scripts.stack import LocalStack, wait_until
 from tests.faults.load import SYNC_WAIT_SECONDS, Load
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 REDIS_TIMEOUT_SECONDS = 2  # the gateway's default bound on one Redis call
 # Every answer must come before this: a sync wait, plus a Redis call that times out on each

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from scripts.stack import ROOT, LocalStack
-from tests.faults.procs import group_rss_kib, rss_kib
+from tests.support.processes import group_rss_kib, rss_kib
 
 REQUESTS = 20_000
 WARMUP_REQUESTS = 1_000

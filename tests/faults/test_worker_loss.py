@@ -17,12 +17,12 @@ from tests.faults.bigtask import (
     GATEWAY_ENV,
     ITEMS_PER_JOB,
     BigTask,
-    job_status,
     queue_big_task,
-    wait_for_status,
+    wait_until_running,
 )
-from tests.faults.procs import children
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import job_status, wait_for_job
+from tests.support.processes import children
 
 # Production keeps 60 s (README); a short one here makes redelivery after a whole-worker
 # loss take seconds instead of minutes. It still exceeds the ~1 s the big task needs.
@@ -63,7 +63,7 @@ def test_sigkill_of_the_pool_process_mid_task_requeues_it_at_once(
     http, task = big
     worker = stack.start_worker()
     (pool_process,) = children(worker.pid)
-    wait_for_status(http, task.job_ids[0], "running", timeout=30)
+    wait_until_running(http, task.job_ids[0])
 
     os.kill(pool_process, signal.SIGKILL)  # the process running the task, not the worker
     assert job_status(http, task.job_ids[0]) == "running", "the kill came too late"
@@ -84,7 +84,7 @@ def test_sigkill_of_a_whole_worker_mid_task_redelivers_after_the_visibility_time
 ) -> None:
     http, task = big
     first = stack.start_worker(VISIBILITY_TIMEOUT=TEST_VISIBILITY_TIMEOUT)
-    wait_for_status(http, task.job_ids[0], "running", timeout=30)
+    wait_until_running(http, task.job_ids[0])
 
     first.signal(signal.SIGKILL)  # main process and pool together: nobody hands it back
     killed = time.monotonic()
@@ -114,7 +114,7 @@ def test_sigterm_while_busy_finishes_the_task_then_exits(
 ) -> None:
     http, task = big
     worker = stack.start_worker()
-    wait_for_status(http, task.job_ids[0], "running", timeout=30)
+    wait_until_running(http, task.job_ids[0])
 
     worker.signal(signal.SIGTERM, group=False)  # what docker stop / systemd send
     assert worker.popen is not None

@@ -10,7 +10,9 @@ import redis
 
 from contract import JOB_KEY_PREFIX
 from scripts.stack import LocalStack, wait_until
-from tests.integration.helpers import fresh_item, metric, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
+from tests.support.metrics import metric
 
 
 def test_a_client_that_disconnects_stops_waiting_and_its_job_still_completes(
@@ -46,4 +48,4 @@ def test_a_client_that_disconnects_stops_waiting_and_its_job_still_completes(
         assert job["status"] == "done", job
         assert len(job["items"]) == 1
         wait_until(lambda: metric(http, "irisq_open_jobs") == 0, 5, "the job to close")
-        assert metric(http, "irisq_predictions_total", '{source="model"}') == 1
+        assert metric(http, "irisq_predictions_total", source="model") == 1

@@ -9,7 +9,7 @@ import httpx
 
 from gateway.worker_check import WORKER_PING_SECONDS
 from scripts.stack import LocalStack
-from tests.security.test_job_ids import redis_commands
+from tests.support.redis_monitor import redis_commands
 
 READY_CACHE_SECONDS = 2.0
 CALLERS = 50

@@ -7,7 +7,8 @@ import time
 import httpx
 
 from scripts.stack import LocalStack, wait_until
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 
 def test_without_workers_sync_wait_answers_202_then_the_job_completes(stack: LocalStack) -> None:

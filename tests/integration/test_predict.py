@@ -8,7 +8,9 @@ from sklearn.datasets import load_iris
 
 from contract import FEATURES
 from scripts.stack import LocalStack
-from tests.integration.helpers import SETOSA, fresh_item, metric, wait_for_job
+from tests.support.items import SETOSA, fresh_item
+from tests.support.jobs import wait_for_job
+from tests.support.metrics import metric
 
 
 def test_iris_rows_are_predicted_with_high_accuracy(client: httpx.Client) -> None:
@@ -38,7 +40,7 @@ def test_repeated_request_is_answered_from_cache_without_a_task(client: httpx.Cl
     assert first.json()["items"][0]["cached"] is False
     assert first.json()["job_id"] is not None
     tasks = metric(client, "irisq_tasks_published_total")
-    jobs = metric(client, "irisq_jobs_submitted_total", '{mode="sync"}')
+    jobs = metric(client, "irisq_jobs_submitted_total", mode="sync")
 
     again = client.post("/predict", json={"items": [item]})
     assert again.status_code == 200
@@ -47,7 +49,7 @@ def test_repeated_request_is_answered_from_cache_without_a_task(client: httpx.Cl
     assert body["items"][0]["cached"] is True
     assert body["items"][0]["probabilities"] == first.json()["items"][0]["probabilities"]
     assert metric(client, "irisq_tasks_published_total") == tasks
-    assert metric(client, "irisq_jobs_submitted_total", '{mode="sync"}') == jobs
+    assert metric(client, "irisq_jobs_submitted_total", mode="sync") == jobs
 
 
 def test_equal_values_written_differently_hit_the_same_cache_entry(client: httpx.Client) -> None:
@@ -147,11 +149,11 @@ def test_health_ready_and_docs(client: httpx.Client) -> None:
 
 
 def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> None:
-    labels = '{method="GET",route="/jobs/{job_id}",status="404"}'
-    before = metric(client, "http_requests_total", labels)
+    labels = {"method": "GET", "route": "/jobs/{job_id}", "status": "404"}
+    before = metric(client, "http_requests_total", **labels)
     for _ in range(3):
         client.get(f"/jobs/{'f' * 32}")
-    assert metric(client, "http_requests_total", labels) - before == 3
+    assert metric(client, "http_requests_total", **labels) - before == 3
     text = client.get("/metrics").text
     for name in (
         "http_request_duration_seconds_bucket",

@@ -8,7 +8,8 @@ from collections import Counter
 import httpx
 
 from scripts.stack import LocalStack, wait_until
-from tests.integration.helpers import fresh_item, wait_for_job
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
 
 N = 6
 

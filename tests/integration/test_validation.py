@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contract import FEATURES
-from tests.integration.helpers import SETOSA
+from tests.support.items import SETOSA
 
 bad_value = st.one_of(
     st.floats(max_value=0),

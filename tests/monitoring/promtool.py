@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support.tools import system_tool
 
 
 def promtool(*args: str | Path) -> str:
     """promtool's output; the test fails with it when promtool does."""
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.fail("promtool is not installed: run `make monitoring-deps`")
     done = subprocess.run(
-        [binary, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+        [system_tool("promtool", "monitoring-deps"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

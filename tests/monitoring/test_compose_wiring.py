@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import yaml
 
 from scripts.monitoring import EXPORTER_FLAGS, PROMETHEUS_CONFIG
-from scripts.stack import ROOT
-
-
-def _services() -> dict[str, Any]:
-    services: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
-    return services
+from tests.support.stackfiles import services
 
 
 def test_workers_serve_metrics_where_prometheus_discovers_them() -> None:
-    worker = _services()["worker"]
+    worker = services()["worker"]
     jobs = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
     (discovery,) = next(j for j in jobs if j["job_name"] == "worker")["dns_sd_configs"]
     assert discovery["names"] == ["worker"]
@@ -27,15 +20,14 @@ def test_workers_serve_metrics_where_prometheus_discovers_them() -> None:
 
 
 def test_exporter_runs_with_the_local_stack_options() -> None:
-    command = _services()["celery-exporter"]["command"]
+    command = services()["celery-exporter"]["command"]
     assert set(EXPORTER_FLAGS) <= set(command)
     assert "--port=9808" in command
 
 
 def test_prometheus_and_grafana_mount_the_monitoring_files() -> None:
-    services = _services()
-    assert "./monitoring/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
-    grafana = services["grafana"]
+    prometheus, grafana = services()["prometheus"], services()["grafana"]
+    assert "./monitoring/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
     assert "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
     assert "./monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
     password = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]

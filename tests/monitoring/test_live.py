@@ -2,8 +2,7 @@
 
 One scenario per module (it takes ~40 s): a worker fails a task (its job's record was
 overwritten, so Redis answers WRONGTYPE), then two other workers take cached, uncached, async
-and concurrent traffic. The tests
-then read everything back through Prometheus' HTTP API.
+and concurrent traffic. The tests then read everything back through Prometheus' HTTP API.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import collections
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +27,9 @@ from contract import job_key
 from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus, write_worker_targets
 from scripts.prometheus_api import PrometheusAPI, PromQLError, dashboard_queries, grafana_expr
 from scripts.stack import LocalStack, free_port, wait_until
-from tests.integration.helpers import fresh_item
-from tests.monitoring.helpers import scrape, value
+from tests.support.items import fresh_item
+from tests.support.metrics import scrape, value
+from tests.support.tools import system_tool
 from worker.train import METADATA_FILE
 
 RATE_WINDOW = "1m"
@@ -118,8 +117,8 @@ def _send_traffic(http: httpx.Client, traffic: Traffic) -> None:
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Observed]:
-    if shutil.which("prometheus") is None or shutil.which("redis-server") is None:
-        pytest.fail("prometheus and redis-server must be installed (make monitoring-deps)")
+    system_tool("prometheus", "monitoring-deps")
+    system_tool("redis-server", "system-deps")
     workdir = tmp_path_factory.mktemp("monitored")
     stack = LocalStack(workdir=workdir / "stack", model_dir=model_dir)
     traffic = Traffic()

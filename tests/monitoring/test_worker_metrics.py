@@ -11,8 +11,9 @@ from celery import Celery
 
 from contract import TASK_NAME, JobField, job_key, task_job
 from scripts.stack import LocalStack, free_port, wait_until
-from tests.monitoring.helpers import scrape, start_worker_with_args, value
-from tests.worker.records import queued_job
+from tests.support.job_records import queued_job
+from tests.support.metrics import scrape, value
+from tests.support.workers import start_worker_with_args
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 N_TASKS = 12

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from scripts.stack import LocalStack
-from tests.integration.helpers import SETOSA
+from tests.support.items import SETOSA
 
 ALLOWED = "https://app.irisq.example"
 ALSO_ALLOWED = "http://127.0.0.1:5174"

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 
 from scripts.stack import LocalStack, free_port, wait_until
-from tests.integration.helpers import SETOSA, fresh_item
-from tests.security.problems import assert_safe_problem
+from tests.support.items import SETOSA, fresh_item
+from tests.support.problems import assert_safe_problem
 
 
 def test_no_error_body_shows_a_trace_a_path_an_address_or_a_secret(

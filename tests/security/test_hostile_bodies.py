@@ -10,11 +10,12 @@ import httpx
 import pytest
 
 from scripts.stack import LocalStack
-from tests.faults.procs import rss_kib
-from tests.integration.helpers import SETOSA, metric
-from tests.security.problems import assert_safe_problem
 from tests.security.rawhttp import chunked, headers_only, longer_than_declared
-from tests.security.test_job_ids import redis_commands
+from tests.support.items import SETOSA
+from tests.support.metrics import metric
+from tests.support.problems import assert_safe_problem
+from tests.support.processes import rss_kib
+from tests.support.redis_monitor import redis_commands
 
 MAX_BODY_BYTES = 512 * 1024  # the gateway's default
 MAX_ITEMS = 1000

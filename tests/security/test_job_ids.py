@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
-from scripts.stack import LocalStack, wait_until
-from tests.security.problems import assert_safe_problem
+from scripts.stack import LocalStack
+from tests.support.problems import assert_safe_problem
+from tests.support.redis_monitor import redis_commands
 
 # Raw paths, percent-encoded where a client would have to.
 HOSTILE_IDS = [
@@ -45,30 +42,6 @@ HOSTILE_FRAGMENTS = ["irisq:*", "[a-f]", "????", "abcde*", "ABCDEF", "../", "pas
 # Commands that walk or wipe the keyspace: never needed to read one job.
 KEYSPACE_COMMANDS = {"keys", "scan", "flushall", "flushdb"}
 JOB_KEY = re.compile(r'"irisq:job:([^"]*)"')
-
-
-@contextlib.contextmanager
-def redis_commands(port: int, workdir: Path) -> Iterator[list[str]]:
-    """Every command Redis runs inside the block, as `redis-cli MONITOR` prints it."""
-    log = workdir / f"monitor-{uuid.uuid4().hex}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["redis-cli", "-p", str(port), "monitor"], stdout=out, stderr=subprocess.STDOUT
-        )
-    seen: list[str] = []
-    try:
-        wait_until(lambda: log.read_text().startswith("OK"), 10, "redis-cli monitor")
-        yield seen
-        # MONITOR has printed everything that ran before this marker once the marker shows.
-        marker = uuid.uuid4().hex
-        subprocess.run(
-            ["redis-cli", "-p", str(port), "echo", marker], check=True, capture_output=True
-        )
-        wait_until(lambda: marker in log.read_text(), 10, "monitor to catch up")
-        seen.extend(log.read_text(errors="replace").splitlines()[1:])
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_ids_that_are_not_ours_get_404_and_never_reach_redis(running_stack: LocalStack) -> None:

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from scripts.stack import LocalStack
-from tests.faults.models import refusal_line, swapped_for_a_hostile_pickle
+from tests.support.model_dirs import swapped_for_a_hostile_pickle
+from tests.support.workers import refusal_line
 from worker.model import ModelIntegrityError, load_model
 
 

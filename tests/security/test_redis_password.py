@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 
 from scripts.stack import LocalStack, free_port, wait_until
-from tests.integration.helpers import fresh_item, wait_for_job
-from tests.security.problems import assert_safe_problem
+from tests.support.items import fresh_item
+from tests.support.jobs import wait_for_job
+from tests.support.problems import assert_safe_problem
 
 
 def _protected_stack(workdir: Path, model_dir: Path, password: str) -> LocalStack:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from scripts.stack import LocalStack
+from tests.support.tools import venv_tool
 
 EXAMPLES_PER_OPERATION = 100
 MIN_CASES = 300
@@ -17,9 +17,8 @@ CHECKS = "not_a_server_error,response_schema_conformance"
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     running_stack: LocalStack, tmp_path: Path
 ) -> None:
-    st = Path(sys.executable).parent / "st"
     argv = [
-        str(st), "run", f"{running_stack.base_url}/openapi.json",
+        venv_tool("st"), "run", f"{running_stack.base_url}/openapi.json",
         "--checks", CHECKS,
         "--max-examples", str(EXAMPLES_PER_OPERATION),
         "--request-timeout", "20",

@@ -12,13 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 from scripts.stack import LocalStack, free_port, wait_until
-from tests.deploy import test_frontend_proxy as frontend_proxy
-from tests.deploy.stackfiles import NGINX_CONF
-from tests.deploy.test_frontend_proxy import nginx_in_front_of
-from tests.integration.helpers import fresh_item, metric
+from tests.support.items import fresh_item
+from tests.support.metrics import metric
+from tests.support.nginx import nginx_in_front_of
+from tests.support.stackfiles import NGINX_CONF
 
 MAX_CONNECTIONS = 20
 PARTIAL_HEADERS = b"POST /predict HTTP/1.1\r\nHost: gateway\r\nContent-Type: appl"
@@ -97,7 +96,7 @@ def test_nginx_closes_a_connection_whose_headers_trickle_in(tmp_path: Path) -> N
 
 
 def test_nginx_refuses_one_address_past_its_requests_in_progress(
-    stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, tmp_path: Path
 ) -> None:
     conf = NGINX_CONF.read_text()
     assert re.search(r"limit_conn per_address \d+;", conf), "no per-address limit"
@@ -107,11 +106,10 @@ def test_nginx_refuses_one_address_past_its_requests_in_progress(
     small.write_text(
         re.sub(r"limit_conn per_address \d+;", f"limit_conn per_address {per_address};", conf)
     )
-    monkeypatch.setattr(frontend_proxy, "NGINX_CONF", small)
     stack.start_redis()
     stack.start_gateway()  # no worker: each sync request stays in progress
     with (
-        nginx_in_front_of(stack.base_url, tmp_path / "nginx") as url,
+        nginx_in_front_of(stack.base_url, tmp_path / "nginx", conf=small) as url,
         ThreadPoolExecutor(per_address) as pool,
         httpx.Client(base_url=stack.base_url, timeout=10) as direct,
     ):

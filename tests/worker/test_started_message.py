@@ -12,7 +12,7 @@ from contract import DONE_CHANNEL, TASK_NAME, JobField, job_key, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack
-from tests.worker.records import queued_job
+from tests.support.job_records import queued_job
 
 
 def test_the_started_message_comes_with_the_running_marks_and_before_the_outcome(

@@ -1,6 +1,6 @@
 """Tasks sent to a real worker directly: failures end their jobs, finished jobs never change.
 
-Job records are written here as the gateway writes them (tests/worker/records.py); the
+Job records are written here as the gateway writes them (tests/support/job_records.py); the
 outcome each task publishes is read from the done channel, as the gateway reads it.
 """
 
@@ -21,7 +21,7 @@ from contract import DONE_CHANNEL, JOB_DEADLINES_KEY, TASK_NAME, job_key, task_j
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack
-from tests.worker.records import queued_job
+from tests.support.job_records import queued_job
 from worker.failures import TIME_LIMIT_ERROR
 
 ITEM = [5.1, 3.5, 1.4, 0.2]

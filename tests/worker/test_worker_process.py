@@ -11,16 +11,16 @@ import httpx
 import pytest
 
 from scripts.stack import LocalStack, wait_until
-from tests.faults.models import (
+from tests.support.items import fresh_item
+from tests.support.model_dirs import (
     TUTORIAL_METADATA,
     corrupt_but_consistent_model,
-    refusal_line,
     tampered_model,
     truncated_but_consistent_model,
     with_directory_for,
     with_metadata,
 )
-from tests.integration.helpers import fresh_item
+from tests.support.workers import refusal_line
 from worker.train import METADATA_FILE, MODEL_FILE
 
 BadModel = Callable[[Path, Path], Path]

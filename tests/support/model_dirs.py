@@ -7,8 +7,6 @@ import pickle
 import shutil
 from pathlib import Path
 
-from scripts.stack import LocalStack
-from worker.celery_app import REFUSED_EXIT_CODE
 from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
 
 
@@ -84,17 +82,3 @@ def swapped_for_a_hostile_pickle(model_dir: Path, into: Path, marker: Path) -> P
     shutil.copytree(model_dir, into)
     (into / MODEL_FILE).write_bytes(pickle.dumps(_Payload(marker)))
     return into
-
-
-def refusal_line(stack: LocalStack, model: Path) -> str:
-    """Start a worker on `model`: it must exit 78 and never say it is ready. Its one refusal."""
-    worker = stack.start_worker(wait_ready=False, MODEL_DIR=str(model))
-    assert worker.popen is not None
-    assert worker.popen.wait(timeout=30) == REFUSED_EXIT_CODE
-    log = worker.log()
-    assert "ready." not in log
-    assert "Traceback" not in log
-    assert "Signal handler" not in log  # Celery's note that a start-up handler raised
-    refusals = [line for line in log.splitlines() if "refusing to start" in line]
-    assert len(refusals) == 1, log
-    return refusals[0]

@@ -9,39 +9,33 @@ PROC = Path("/proc")
 
 
 def _stat_fields(pid: int) -> list[str]:
-    # The command name (field 2) may hold spaces; everything after its ")" is fixed.
+    """/proc/PID/stat after the command name: state, parent pid, process group, ..."""
+    # The command name may hold spaces; everything after its ")" is fixed.
     text = (PROC / str(pid) / "stat").read_text()
     return text[text.rindex(")") + 2 :].split()
 
 
-def parent_of(pid: int) -> int:
-    return int(_stat_fields(pid)[1])
-
-
-def process_group(pgid: int) -> list[int]:
-    """Live pids whose process group is `pgid` (a Service's whole group)."""
+def _live_where(field: int, value: int) -> list[int]:
+    """Live (not zombie) pids whose `_stat_fields(pid)[field]` is `value`."""
     pids = []
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
             fields = _stat_fields(int(entry.name))
-            if int(fields[2]) == pgid and fields[0] != "Z":
+            if int(fields[field]) == value and fields[0] != "Z":
                 pids.append(int(entry.name))
     return sorted(pids)
 
 
+def process_group(pgid: int) -> list[int]:
+    """Live pids whose process group is `pgid` (a Service's whole group)."""
+    return _live_where(2, pgid)
+
+
 def children(pid: int) -> list[int]:
     """Live direct children of `pid` (a prefork worker's pool processes)."""
-    found = []
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
-            fields = _stat_fields(int(entry.name))
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return sorted(found)
+    return _live_where(1, pid)
 
 
 def rss_kib(pid: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import httpx
 
@@ -24,17 +25,18 @@ def internals_in(text: str, secrets: Iterable[str] = ()) -> list[str]:
 
 def assert_safe_problem(
     response: httpx.Response, status: int | None = None, secrets: Iterable[str] = ()
-) -> None:
-    """A problem document (RFC 9457) with the status it claims, and no internals in it."""
+) -> dict[str, Any]:
+    """A problem document (RFC 9457) with the status it claims, and no internals in it; its body."""
     context = f"{response.request.method} {response.request.url.path[:80]} -> {response.text[:300]}"
     if status is not None:
         assert response.status_code == status, context
     assert 400 <= response.status_code < 600, context
     assert response.headers["content-type"].startswith("application/problem+json"), context
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert {"type", "title", "status", "detail"} <= body.keys(), context
     assert body["status"] == response.status_code, context
     assert isinstance(body["detail"], str), context
     assert body["detail"], context
     leaks = internals_in(response.text, secrets)
     assert not leaks, f"{context}: leaks {leaks}"
+    return body

@@ -1,0 +1,60 @@
+"""The UI under test: served by vite preview on a stack, with a browser page open on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, Page
+
+from scripts.frontend import start_frontend
+from scripts.stack import ROOT, LocalStack, free_port, wait_until
+
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+# Every UI wait is bounded; a job needs a worker start (a few s) at most.
+UI_TIMEOUT_MS = 20_000
+
+
+@dataclass
+class UI:
+    """The served UI, its stack, and a page open on it."""
+
+    stack: LocalStack
+    url: str
+    page: Page
+    shots: Path
+    page_errors: list[str] = field(default_factory=list)
+
+    def screenshot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+        self.page.get_by_role("heading", name="irisq").wait_for()
+
+
+def model_known(stack: LocalStack) -> bool:
+    """The gateway has read the model's version: from then on, repeats are cache hits."""
+    return httpx.get(f"{stack.base_url}/model", timeout=2).status_code == 200
+
+
+def serve_ui(stack: LocalStack, browser: Browser, test_name: str) -> Iterator[UI]:
+    port = free_port()
+    start_frontend(stack, port)
+    wait_until(lambda: model_known(stack), 30, "the gateway to know the model")
+    shots = ARTIFACTS / test_name
+    shots.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = context.new_page()
+    ui = UI(stack=stack, url=f"http://127.0.0.1:{port}/", page=page, shots=shots)
+    page.on("pageerror", lambda error: ui.page_errors.append(str(error)))
+    try:
+        yield ui
+        assert ui.page_errors == [], f"uncaught errors in the page: {ui.page_errors}"
+    finally:
+        context.close()
