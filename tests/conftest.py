@@ -1,4 +1,5 @@
-"""Fixtures: real redis-server, real Celery workers and a real gateway, each a process."""
+"""Fixtures: real redis-server, real Celery workers and a real gateway, each a process; and
+the markers of the slow suites, set by folder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,22 @@ import pytest
 from scripts.stack import LocalStack, free_port
 from tests.support.tools import system_tool
 from worker.train import train
+
+TESTS = Path(__file__).parent
+# The suites that are slow as a whole, by folder (the markers are registered in pyproject).
+FOLDER_MARKERS = {
+    "e2e": pytest.mark.e2e,
+    "faults": pytest.mark.faults,
+    "deploy": pytest.mark.deploy,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            marker = FOLDER_MARKERS.get(item.path.relative_to(TESTS).parts[0])
+            if marker is not None:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 from scripts.stack import ROOT, LocalStack
 from tests.support.processes import group_rss_kib, rss_kib
@@ -25,6 +26,8 @@ HOT_ITEMS = 200
 # Growth allowed between the end of the warm-up and the end of the soak, per service.
 MAX_RSS_GROWTH_KIB = 50 * 1024
 ARTIFACT = ROOT / "test-artifacts" / "soak.json"
+
+pytestmark = pytest.mark.soak
 
 _fresh = itertools.count()
 
