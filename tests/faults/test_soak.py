@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from scripts.stack import ROOT, LocalStack
+from tests.support.items import fresh_item
 from tests.support.processes import group_rss_kib, rss_kib
 
 REQUESTS = 20_000
@@ -29,21 +30,7 @@ ARTIFACT = ROOT / "test-artifacts" / "soak.json"
 
 pytestmark = pytest.mark.soak
 
-_fresh = itertools.count()
-
-
-def fresh() -> dict[str, float]:
-    """An item no request has sent before: sepal_length encodes a counter (4 decimals)."""
-    n = next(_fresh)
-    return {
-        "sepal_length": 10 + n // 10_000 + (n % 10_000) / 10_000,
-        "sepal_width": 3.1,
-        "petal_length": round(random.uniform(1, 7), 1),
-        "petal_width": round(random.uniform(0.1, 2.5), 1),
-    }
-
-
-HOT = [fresh() for _ in range(HOT_ITEMS)]
+HOT = [fresh_item() for _ in range(HOT_ITEMS)]
 
 
 def request_for(n: int) -> tuple[str, str, dict[str, Any]]:
@@ -52,10 +39,10 @@ def request_for(n: int) -> tuple[str, str, dict[str, Any]]:
     if slot < 10:
         return "cached", "/predict", {"items": [random.choice(HOT)]}
     if slot < 14:
-        return "uncached", "/predict", {"items": [fresh()]}
+        return "uncached", "/predict", {"items": [fresh_item()]}
     if slot < 17:
-        return "async", "/predict?mode=async", {"items": [fresh() for _ in range(1 + n % 5)]}
-    items = [random.choice(HOT) for _ in range(10)] + [fresh() for _ in range(10)]
+        return "async", "/predict?mode=async", {"items": [fresh_item() for _ in range(1 + n % 5)]}
+    items = [random.choice(HOT) for _ in range(10)] + [fresh_item() for _ in range(10)]
     return "batch", "/predict", {"items": items}
 
 
