@@ -10,18 +10,9 @@ import httpx
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
+from tests.support.metrics import by_label
 
 N = 6
-
-
-def _series(http: httpx.Client, name: str) -> dict[str, float]:
-    """Each labelled sample of one counter: {label value: count}."""
-    series = {}
-    for line in http.get("/metrics").text.splitlines():
-        if line.startswith(name + "{"):
-            labels, _, value = line.rpartition(" ")
-            series[labels.split('"')[1]] = float(value)
-    return series
 
 
 def test_sync_and_async_items_are_each_counted_once(stack: LocalStack) -> None:
@@ -44,11 +35,12 @@ def test_sync_and_async_items_are_each_counted_once(stack: LocalStack) -> None:
         classes.update(item["prediction"] for item in job["items"])
 
         def total() -> float:
-            return sum(_series(http, "irisq_predictions_total").values())
+            return sum(by_label(http, "irisq_predictions_total", "source").values())
 
         wait_until(lambda: total() >= 2 * N, 10, "the async job's items to be counted")
         time.sleep(0.5)  # a second count of the same job would show by now
-        assert _series(http, "irisq_predictions_total") == {"cache": 2.0, "model": 2 * N - 2.0}
-        by_class = _series(http, "irisq_predictions_by_class_total")
+        by_source = by_label(http, "irisq_predictions_total", "source")
+        assert by_source == {"cache": 2.0, "model": 2 * N - 2.0}
+        by_class = by_label(http, "irisq_predictions_by_class_total", "prediction")
         assert by_class == {k: float(v) for k, v in classes.items()}
         assert sum(by_class.values()) == 2 * N

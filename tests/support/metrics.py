@@ -30,6 +30,15 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
 
 
+def _page(http: httpx.Client) -> Samples:
+    return parse(http.get("/metrics").raise_for_status().text)
+
+
 def metric(http: httpx.Client, name: str, **labels: str) -> float:
     """`value` of one sample name on the /metrics page of the client's server."""
-    return value(parse(http.get("/metrics").raise_for_status().text), name, **labels)
+    return value(_page(http), name, **labels)
+
+
+def by_label(http: httpx.Client, name: str, label: str) -> dict[str, float]:
+    """The samples of `name` on the /metrics page of the client's server, by `label`'s value."""
+    return {dict(ls)[label]: v for (n, ls), v in _page(http).items() if n == name}
