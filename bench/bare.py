@@ -11,7 +11,7 @@ import argparse
 import uvicorn
 from fastapi import FastAPI
 
-from contract import PredictionRequest
+from contract.http import PredictionRequest
 
 
 def create_bare_app() -> FastAPI:

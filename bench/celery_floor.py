@@ -35,12 +35,10 @@ class Config:
     pool: str = "prefork"
     acks_late: bool = True
     events: str = "batched"  # off, stock (-E as it comes) or batched (irisq's step)
-    irisq_transport: bool = True
 
     def env(self, broker_url: str) -> dict[str, str]:
         return {
             "FLOOR_BROKER_URL": broker_url,
-            "FLOOR_TRANSPORT": "irisq" if self.irisq_transport else "redis",
             "FLOOR_ACKS_LATE": "1" if self.acks_late else "0",
             "FLOOR_EVENTS": self.events,
         }
@@ -53,7 +51,7 @@ CONFIGS = {
         Config("solo pool", pool="solo"),
         Config("no events", events="off"),
         Config("acks on receipt", acks_late=False),
-        Config("stock events, stock transport", events="stock", irisq_transport=False),
+        Config("stock events", events="stock"),
     )
 }
 

@@ -2,7 +2,7 @@
 
 `celery -A bench.floor_app worker` needs a module-level app, as the worker's own does; it
 connects to nothing until used. It runs with the worker's own Celery configuration
-(`worker.celery_conf`: its transport, late acks, events) and batched task events; the
+(`worker.celery_conf`: late acks, events) and batched task events; the
 FLOOR_* switches change one part each.
 """
 
@@ -35,8 +35,6 @@ def create_floor_app(env: Mapping[str, str]) -> Celery:
         # The sender's task-sent events are out of the worker's figure.
         task_send_sent_event=False,
     )
-    if env.get("FLOOR_TRANSPORT", "irisq") == "redis":
-        app.conf.broker_transport = "redis"
     if events == "batched":
         app.steps["consumer"].add(BatchedTaskEvents)
 

@@ -2,9 +2,8 @@
 
 Drives the ASGI apps (the bare endpoint and the gateway, wired to a local stack's Redis and
 workers) from coroutines in the same process, so the figure is the app's own cost: HTTP
-parsing, the kernel and the load generator are out of it. This is the harness behind the
-before/after figures of the gateway changes in docs/performance.md; `make bench` gives the
-whole-system figures.
+parsing, the kernel and the load generator are out of it: the harness for a change to the
+gateway's request path. `make bench` gives the whole-system figures.
 """
 
 from __future__ import annotations

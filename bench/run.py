@@ -254,7 +254,7 @@ def main() -> None:
         "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100"]
     )
     # One worker process: on two cores the gateway's loop needs one, and a second worker
-    # process only competes for the other (docs/performance.md, seventh round).
+    # process only competes for the other (docs/performance.md, the scaling curve).
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per scenario; the one of median ratio is kept"

@@ -23,7 +23,8 @@ import orjson
 import redis
 
 from bench.run import SCENARIOS, BenchStack, run_wrk
-from contract import DONE_CHANNEL, JobField, job_key
+from contract.jobs import JobField, job_key
+from contract.messages import DONE_CHANNEL
 
 TIMES = (JobField.CREATED_AT, JobField.STARTED_AT, JobField.FINISHED_AT)
 

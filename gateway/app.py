@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.errors import install_error_handlers
+from gateway.library_internals import warn_if_unchecked
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.metrics import HttpMetricsMiddleware, Metrics
 from gateway.routes import health, jobs, model, predict
@@ -20,7 +21,7 @@ from gateway.settings import Settings
 
 log = logging.getLogger("irisq.gateway")
 # Young-generation collections every 50,000 allocations instead of 700: fewer pauses in the
-# request path (a request allocates a few hundred objects); measured in docs/performance.md.
+# request path (a request allocates a few hundred objects).
 GC_GEN0_THRESHOLD = 50_000
 
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Long-lived start-up objects never need collecting: keep them out of every GC pass.
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
+        warn_if_unchecked()
         log.info("gateway ready on %s:%s", settings.api_host, settings.api_port)
         try:
             yield
@@ -68,17 +70,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Queue-backed iris species prediction",
         lifespan=lifespan,
         # irisq exports Prometheus metrics (gateway/metrics.py) and no OpenTelemetry: FastAPI's
-        # own hooks cost ~6 µs a request to find that out (os.environ reads, per request).
+        # own hooks would read the environment on every request to find that out.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
     for router in (predict.router, jobs.router, model.router, health.router):
-        # Flat, as `@app.post` adds them. Since FastAPI 0.137 an included router stays a node
-        # of the route tree that every request resolves through: ~10 µs a request, 7 % of
-        # the cached path (docs/performance.md, eighth round). The routes carry their own
-        # tags, responses and route class; nothing is set at inclusion.
+        # Flat, as `@app.post` adds them: an included router stays a node of the route tree
+        # that every request resolves through, a sixth of the gateway's CPU on the cached
+        # path (docs/performance.md). The routes carry their own tags, responses and route
+        # class; nothing is set at inclusion.
         app.router.routes.extend(router.routes)
     # Added last = outermost: oversized bodies are refused before anything else runs.
     app.add_middleware(

@@ -77,8 +77,8 @@ class Metrics:
             "Jobs this gateway submitted whose outcome has not reached it yet",
             registry=r,
         )
-        # prometheus_client's labels() checks and locks on every call (~3 µs); the hot path
-        # keeps each labelled child it has used.
+        # prometheus_client's labels() checks and locks on every call; the hot path keeps
+        # each labelled child it has used.
         self._from_cache = self.predictions.labels("cache")
         self._from_model = self.predictions.labels("model")
         self._by_class: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract import MODEL_KEY, ModelMetadata
+from contract.model import MODEL_KEY, ModelMetadata
 
 log = logging.getLogger("irisq.gateway")
 

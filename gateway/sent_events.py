@@ -1,8 +1,8 @@
 """The gateway's task-sent events leave in batches, as the workers' own events do.
 
 With `task_send_sent_event`, Celery publishes each task's task-sent event on its own right
-after the task: a second Redis round trip per publish, half of the publishing thread's CPU
-(≈ 200 of ≈ 410 µs a task, measured; docs/performance.md). Celery's event dispatcher can
+after the task: a second Redis round trip per publish, as costly as the publish itself.
+Celery's event dispatcher can
 buffer a group of events and send them as one `task.multi` message, which event receivers
 (the Celery exporter among them) read like single events; the workers already send theirs
 so (worker/events.py). The events themselves are the ones Celery builds, unchanged.

@@ -17,7 +17,6 @@ from gateway.dispatcher import Dispatcher, create_celery_client
 from gateway.jobs import JobStore
 from gateway.metrics import Metrics
 from gateway.model_info import ModelInfo
-from gateway.redis_client import with_hiredis_packing
 from gateway.settings import Settings
 from gateway.sweeper import JobSweeper
 from gateway.waiters import DoneListener
@@ -52,8 +51,6 @@ class Services:
             # One quick retry rides out a dropped connection; an outage fails fast.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries=1),
         )
-        # Keeps the class from_url chose for the URL (TCP, TLS or a Unix socket).
-        pool.connection_class = with_hiredis_packing(pool.connection_class)
         redis = Redis(connection_pool=pool)
         celery = create_celery_client(settings)
         model = ModelInfo(redis, settings.model_refresh_seconds)
@@ -72,7 +69,7 @@ class Services:
             redis=redis,
             celery=celery,
             cache=PredictionCache(redis, settings.job_timeout_seconds),
-            jobs=JobStore(redis, settings.job_timeout_seconds),
+            jobs=JobStore(redis),
             model=model,
             dispatcher=dispatcher,
             listener=listener,

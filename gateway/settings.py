@@ -5,29 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
-from contract import redis_url
+from contract.settings import SharedSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
-
+class Settings(SharedSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Comma-separated origins allowed by CORS; empty allows none.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:5174"]
     )
-    redis_url: str | None = Field(default=None, description="Overrides REDIS_HOST/PORT/PASSWORD")
-    redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
-    redis_password: str | None = None
-    redis_db: int = 0
     redis_max_connections: int = 64
-    # Every Redis call is bounded: an outage turns into a 503, never a hung request.
-    redis_timeout_seconds: float = 2.0
-    cache_ttl_seconds: int = Field(default=3600, gt=0)
     predict_wait_seconds: float = Field(default=10.0, ge=0, le=60)
     max_items: int = Field(default=1000, ge=1)
     # Request bodies above this are refused before they are read whole (~120 bytes an item).
@@ -36,7 +26,6 @@ class Settings(BaseSettings):
     # timeout for slow headers, so idle and slow connections count too: this keeps them below
     # the descriptor limit (1024 in many containers, with Redis' pool beside them).
     max_connections: int = Field(default=800, ge=1)
-    job_ttl_seconds: int = Field(default=86400, gt=0)
     # The bound on an open job: one still queued or running this long after it was created is
     # failed by the sweeper ("timed out"), whatever happened to its task.
     job_timeout_seconds: float = Field(default=600.0, gt=0)
@@ -56,7 +45,6 @@ class Settings(BaseSettings):
     # /ready's worker check is a broadcast that every worker answers: its answer is reused
     # this long, so however often /ready is called, the workers get one ping per period.
     ready_cache_seconds: float = Field(default=2.0, ge=0)
-    log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -64,14 +52,3 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
-
-    @property
-    def redis_host_port(self) -> str:
-        """Where Redis is, for messages: never the password."""
-        return self.redis_dsn.rsplit("@", 1)[-1].removeprefix("redis://")
-
-    @property
-    def redis_dsn(self) -> str:
-        return redis_url(
-            self.redis_url, self.redis_host, self.redis_port, self.redis_password, self.redis_db
-        )

@@ -1,6 +1,6 @@
 """The job sweeper: fails jobs open past JOB_TIMEOUT_SECONDS, deletes records past JOB_TTL.
 
-Job records carry no Redis TTL (contract: JOB_DEADLINES_KEY), so that memory pressure never
+Job records carry no Redis TTL (contract/jobs.py), so that memory pressure never
 evicts one; this loop keeps their lifetime instead. It is also the second line of defence
 behind the worker's own failure handling: whatever happened to a task (its worker killed
 whole, its message lost), no job stays queued or running past its deadline.
@@ -19,49 +19,14 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract import DONE_CHANNEL, JOB_DEADLINES_KEY, JobField, JobStatus, job_key
+from contract import scripts
+from contract.jobs import JOB_DEADLINES_KEY
+from contract.scripts import Script
 
 log = logging.getLogger("irisq.gateway")
 
 # Jobs handled per script call: bounds the time Redis spends in one call.
 SWEEP_BATCH = 500
-
-# KEYS: the deadlines index, then the jobs' keys. ARGV: now, the job TTL, the error for
-# overdue jobs, the done channel, then the jobs' ids. An open job past its deadline is failed,
-# given its TTL deadline and announced as failed; a finished one past its deadline is deleted.
-# Returns the number of jobs failed and deleted. `allow-oom`: with Redis' memory full of jobs,
-# the sweeper still ends overdue jobs and frees expired records (it frees more than it adds).
-SWEEP_LUA = f"""#!lua flags=allow-oom
-local now, ttl, error, channel = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local failed, deleted, outcomes = 0, 0, {{}}
-for i = 2, #KEYS do
-  local id = ARGV[3 + i]
-  local deadline = tonumber(redis.call('ZSCORE', KEYS[1], id))
-  if deadline and deadline <= now then
-    local kind = redis.call('TYPE', KEYS[i])['ok']
-    local status = false
-    if kind == 'hash' then status = redis.call('HGET', KEYS[i], '{JobField.STATUS}') end
-    if kind ~= 'hash' and kind ~= 'none' then
-      -- Not a job record (written by someone else): not ours to change or delete.
-      redis.call('ZREM', KEYS[1], id)
-    elseif status == '{JobStatus.QUEUED}' or status == '{JobStatus.RUNNING}' then
-      redis.call('HSET', KEYS[i], '{JobField.STATUS}', '{JobStatus.FAILED}',
-        '{JobField.FINISHED_AT}', ARGV[1], '{JobField.ERROR}', error)
-      redis.call('ZADD', KEYS[1], now + ttl, id)
-      outcomes[id] = {{status = '{JobStatus.FAILED}', error = error}}
-      failed = failed + 1
-    else
-      redis.call('DEL', KEYS[i])
-      redis.call('ZREM', KEYS[1], id)
-      deleted = deleted + 1
-    end
-  end
-end
-if failed > 0 then
-  redis.call('PUBLISH', channel, cjson.encode({{jobs = outcomes}}))
-end
-return {{failed, deleted}}
-"""
 
 
 def timeout_error(timeout_seconds: float) -> str:
@@ -76,7 +41,8 @@ class JobSweeper:
         self.ttl = ttl_seconds
         self.interval = interval_seconds
         self.error = timeout_error(timeout_seconds)
-        self.script = redis.register_script(SWEEP_LUA)
+        self.sweep_script = redis.register_script(scripts.source(Script.SWEEP))
+        self.fail_script = redis.register_script(scripts.source(Script.FAIL_JOBS))
 
     async def sweep(self, now: float | None = None) -> tuple[int, int]:
         """One pass over every job due by `now`: (jobs failed, records deleted)."""
@@ -89,11 +55,14 @@ class JobSweeper:
             if not due:
                 return failed, deleted
             ids = [job_id.decode() for job_id in due]  # the client returns bytes
-            result = await self.script(
-                keys=[JOB_DEADLINES_KEY, *(job_key(i) for i in ids)],
-                args=[repr(now), self.ttl, self.error, DONE_CHANNEL, *ids],
-            )
-            failed, deleted = failed + int(result[0]), deleted + int(result[1])
+            keys, args = scripts.sweep(ids, now)
+            overdue, swept = await self.sweep_script(keys=keys, args=args)
+            deleted += int(swept)
+            if overdue:
+                keys, args = scripts.fail_jobs(
+                    [job_id.decode() for job_id in overdue], self.error, now, self.ttl, None
+                )
+                failed += int(await self.fail_script(keys=keys, args=args))
             if len(due) < SWEEP_BATCH:
                 return failed, deleted
 

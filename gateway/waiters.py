@@ -7,23 +7,31 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import Message
 
-from contract import DONE_CHANNEL, JobStatus
+from contract.messages import DONE_CHANNEL, JobOutcome, MalformedMessage, parse
 from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
 
-Outcome = dict[str, Any]
-# The outcome a waiting request gets when the gateway stops: it answers 202 with its job id.
-DRAINING: Outcome = {"status": "draining"}
-# The outcome of a wait whose client disconnected: the job goes on without it.
-GONE: Outcome = {"status": "gone"}
+
+class StoppedWaiting(TypedDict):
+    """A wait that ends without the job's outcome; the request answers 202 with its id."""
+
+    status: Literal["draining", "gone"]
+
+
+# What a waiting request gets: its job's outcome, or word that it no longer waits for it.
+Outcome = JobOutcome | StoppedWaiting
+# The gateway stops.
+DRAINING: StoppedWaiting = {"status": "draining"}
+# The client disconnected: the job goes on without it.
+GONE: StoppedWaiting = {"status": "gone"}
 # A wait this long starts watching for its client's disconnect (see DisconnectWatch).
 WATCH_AFTER_SECONDS = 0.2
 # An open job whose outcome this gateway missed (its subscription dropped) is forgotten this
@@ -136,14 +144,14 @@ class DoneListener:
                 job.future.set_result(DRAINING)
             job.future = None
 
-    def settle(self, job_id: str, outcome: Outcome) -> None:
+    def settle(self, job_id: str, outcome: JobOutcome) -> None:
         """The job's first outcome closes it and counts its items; later ones find nothing."""
         job = self.open_jobs.pop(job_id, None)
         if job is None:
             return
         if job.future is not None and not job.future.done():
             job.future.set_result(outcome)
-        if outcome.get("status") == JobStatus.DONE:
+        if outcome["status"] == "done":
             self._count(job, outcome["results"])
 
     def _count(self, job: OpenJob, results: list[dict[str, Any]]) -> None:
@@ -175,18 +183,17 @@ class DoneListener:
             log.warning("forgot %d jobs whose outcome never reached this gateway", len(stale))
 
     def deliver(self, data: bytes) -> None:
-        message = orjson.loads(data)
-        task_id = message.get("task_id")
-        if message.get("started"):
+        message = parse(data)
+        task_id = message["task_id"]
+        if "started" in message:
             if task_id and self.on_task_started:
                 self.on_task_started(task_id)
             return
         if task_id:
             self.on_task_done(task_id)
-        for job_id, outcome in message.get("jobs", {}).items():
-            version = outcome.get("model_version")
-            if version and self.on_model_version:
-                self.on_model_version(version)
+        for job_id, outcome in message["jobs"].items():
+            if outcome["status"] == "done" and self.on_model_version:
+                self.on_model_version(outcome["model_version"])
             if job_id in self.open_jobs:
                 self.settle(job_id, outcome)
 
@@ -205,7 +212,7 @@ class DoneListener:
                         if message is not None and message["type"] == "message":
                             try:
                                 self.deliver(message["data"])
-                            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                            except (MalformedMessage, KeyError, AttributeError, TypeError):
                                 log.warning("ignoring a malformed message on %s", DONE_CHANNEL)
                         if (now := time.monotonic()) >= self.next_prune:
                             self.prune(now)

@@ -17,8 +17,8 @@ import redis
 from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
-from contract import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
 from contract.broker import register_task_serializer
+from contract.model import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
 from worker import metrics, runtime
 from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
@@ -38,8 +38,8 @@ REFUSED_EXIT_CODE = 78
 def _freeze_long_lived() -> None:
     """Keep the objects that live as long as the process out of every GC pass.
 
-    A full collection walked the ~140,000 objects of Celery, scikit-learn and the model in
-    ~65 ms; 100 tasks of 3,000 rows made 400 collections, 1.4 ms a task (docs/performance.md).
+    A full collection walks the ~140,000 objects of Celery, scikit-learn and the model, and
+    large tasks allocate enough to trigger one every few tasks.
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
@@ -47,7 +47,7 @@ def _freeze_long_lived() -> None:
 
 def create_celery_app(settings: WorkerSettings) -> Celery:
     register_task_serializer()
-    app = Celery("irisq", broker=settings.broker_url, backend=settings.broker_url)
+    app = Celery("irisq", broker=settings.redis_dsn)
     app.conf.update(celery_conf(settings))
     app.steps["consumer"].add(BatchedTaskEvents)
     app.conf.irisq_settings = settings
@@ -68,9 +68,8 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
     )
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # Celery logs two lines a task at INFO (received; succeeded, with a repr of the
-        # result): ~13 % of a pool process and ~4 % of the main process on small tasks
-        # (docs/performance.md). The task logs its own line; failures still come at ERROR;
-        # LOG_LEVEL=DEBUG keeps them all.
+        # result), a large share of a small task's cost. The task logs its own line;
+        # failures still come at ERROR; LOG_LEVEL=DEBUG keeps them all.
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
@@ -103,7 +102,7 @@ class _ModelAnnouncer:
         if self.metadata is None or (not force and now - self.last < self.every_seconds):
             return
         if self.client is None:
-            self.client = redis.Redis.from_url(app.conf.irisq_settings.broker_url, socket_timeout=2)
+            self.client = runtime.redis_client(app.conf.irisq_settings)
         try:
             self.client.set(MODEL_KEY, self.metadata.model_dump_json(), ex=self.ttl_seconds)
             self.last = now
@@ -127,6 +126,7 @@ def _announce_on_heartbeat(**_: Any) -> None:
 
 @worker_process_init.connect
 def _start_per_process(**_: Any) -> None:
-    rt = runtime.init(app.conf.irisq_settings)
-    metrics.record_model(rt.model.metadata)
+    settings: WorkerSettings = app.conf.irisq_settings
+    runtime.store(settings)
+    metrics.record_model(runtime.model(settings).metadata)
     _freeze_long_lived()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.broker import TASK_CONTENT_TYPE, TRANSPORT
+from contract.broker import TASK_CONTENT_TYPE
 from worker.settings import WorkerSettings
 
 
@@ -18,7 +18,6 @@ def _restore_interval(visibility_timeout: float) -> int:
 
 def celery_conf(settings: WorkerSettings) -> dict[str, Any]:
     return {
-        "broker_transport": TRANSPORT,
         # A task is acknowledged after it ran, and given back if its process dies, so a
         # killed worker loses nothing (a prefetched task too: it is unacknowledged).
         "task_acks_late": True,
@@ -33,16 +32,11 @@ def celery_conf(settings: WorkerSettings) -> dict[str, Any]:
             "unacked_restore_interval": _restore_interval(settings.visibility_timeout),
             "unacked_restore_throttle": 1,
         },
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
         "task_soft_time_limit": settings.task_soft_time_limit,
         "task_time_limit": settings.task_time_limit,
-        "result_expires": settings.result_expires_seconds,
-        # Job results live in our own job records: storing Celery's copy too cost a Redis
-        # round trip per task (docs/performance.md). The result store stays configured, with
-        # an expiry, for any task that does want one.
+        # Job results live in irisq's own job records: Celery keeps none (no result backend).
         "task_ignore_result": True,
         "task_serializer": "json",
-        "result_serializer": "json",
         # The gateway sends the predict task's body as orjson (contract/broker.py).
         "accept_content": ["json", TASK_CONTENT_TYPE],
         # Events let the Celery exporter count every task sent, started and finished.

@@ -9,18 +9,17 @@ id like a successful one: the gateway frees the task's slot at once.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker.request import Request
-from redis.commands.core import Script
 
-from contract import DONE_CHANNEL, JOB_DEADLINES_KEY, job_key
+from contract import scripts
+from contract.tasks import readable_job_ids
+from worker import runtime
 from worker.model import ModelIntegrityError
-from worker.runtime import FAIL_JOBS_LUA
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.task")
@@ -33,18 +32,7 @@ FAIL_RETRY_PAUSE_SECONDS = 0.25
 
 
 class InvalidTaskPayload(ValueError):
-    """The task's arguments do not follow the contract."""
-
-
-def readable_job_ids(jobs: object) -> list[str]:
-    """The job ids a payload carries, however malformed the rest of it is."""
-    if not isinstance(jobs, list):
-        return []
-    return [
-        job["job_id"]
-        for job in jobs
-        if isinstance(job, dict) and isinstance(job.get("job_id"), str)
-    ]
+    """The task's arguments do not follow the contract (contract/tasks.py)."""
 
 
 def public_error(exc: BaseException) -> str:
@@ -62,39 +50,15 @@ def public_error(exc: BaseException) -> str:
     return f"prediction failed: {type(exc).__name__}"
 
 
-class _FailScript:
-    """The failure script on a client of this process's own, made on first use."""
-
-    def __init__(self) -> None:
-        self.pid = 0
-        self.script: Script | None = None
-
-    def get(self, settings: WorkerSettings) -> Script:
-        # A pool process forked from a main process that already made one makes its own.
-        if self.script is None or self.pid != os.getpid():
-            client = redis.Redis.from_url(settings.broker_url, socket_timeout=5.0)
-            self.script, self.pid = client.register_script(FAIL_JOBS_LUA), os.getpid()
-        return self.script
-
-
-_fail_script = _FailScript()
-
-
 def fail_jobs(settings: WorkerSettings, task_id: str, job_ids: list[str], error: str) -> None:
     """End the open ones of the jobs as failed and publish the task's outcome; never raises."""
-    keys = [JOB_DEADLINES_KEY, *(job_key(job_id) for job_id in job_ids)]
     last: Exception | None = None
     for attempt in range(FAIL_ATTEMPTS):
-        finished = time.time()
-        args: list[float | str] = [
-            finished,
-            finished + settings.job_ttl_seconds,
-            error,
-            DONE_CHANNEL,
-            task_id,
-        ]
+        keys, args = scripts.fail_jobs(
+            job_ids, error, time.time(), settings.job_ttl_seconds, task_id
+        )
         try:
-            failed = _fail_script.get(settings)(keys=keys, args=args)
+            failed = runtime.store(settings).fail_jobs(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             last = exc
             time.sleep(FAIL_RETRY_PAUSE_SECONDS * (attempt + 1))

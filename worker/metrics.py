@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from contract import ModelMetadata
+from contract.model import ModelMetadata
 from worker.metrics_dir import ENV_VAR
 from worker.settings import WorkerSettings
 

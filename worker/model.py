@@ -16,14 +16,18 @@ import numpy.typing as npt
 import orjson
 from pydantic import ValidationError
 
-from contract import ModelMetadata
-from worker.train import METADATA_FILE, MODEL_FILE
+from contract.model import ModelMetadata
+from worker.library_internals import TreeSum, tree_sum
 
 log = logging.getLogger("irisq.model")
 
 FloatArray = npt.NDArray[np.float64]
-# Below this many rows the flat walk is faster, from it the sum of compiled trees (measured:
-# docs/performance.md, ninth round).
+
+# A model directory holds the joblib file and its metadata (contract.model.ModelMetadata).
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "model_metadata.json"
+# Below this many rows the flat walk is faster, from it the sum of compiled trees
+# (docs/performance.md).
 FLAT_FOREST_MAX_ROWS = 64
 
 
@@ -126,34 +130,12 @@ class FlatForest:
         return proba
 
 
-class TreeSum:
-    """scikit-learn's forest arithmetic without its per-call overhead, for large batches.
-
-    `ForestClassifier.predict_proba` adds each tree's `tree_.predict` (compiled) to zeros in
-    order and divides by the number of trees; here the same, without the joblib dispatch and
-    the per-tree input checks that cost ~4.5 ms a call whatever the batch size.
-    """
-
-    def __init__(self, forest: Any) -> None:
-        self.trees = [est.tree_ for est in forest.estimators_]
-        self.n_classes = int(forest.n_classes_)
-
-    def predict_proba(self, x: FloatArray) -> FloatArray:
-        # The dtype and layout scikit-learn's own input check gives the trees.
-        x32 = np.ascontiguousarray(x, dtype=np.float32)
-        proba: FloatArray = np.zeros((len(x32), self.n_classes), dtype=np.float64)
-        for tree in self.trees:
-            proba += tree.predict(x32)[:, : self.n_classes]
-        proba /= len(self.trees)
-        return proba
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     metadata: ModelMetadata
     forest: Any
     flat: FlatForest
-    trees: TreeSum
+    trees: TreeSum | None
 
     @cached_property
     def metadata_json(self) -> str:
@@ -169,6 +151,9 @@ class LoadedModel:
         # Both give scikit-learn's probabilities (tests/worker/test_model.py).
         if len(x) < FLAT_FOREST_MAX_ROWS:
             return self.flat.predict_proba(x)
+        if self.trees is None:  # a scikit-learn the tree sum was not checked against
+            proba: FloatArray = self.forest.predict_proba(x)
+            return proba
         return self.trees.predict_proba(x)
 
 
@@ -176,7 +161,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     metadata, data = _verified_bytes(model_dir)
     try:
         forest = joblib.load(io.BytesIO(data))
-        flat, trees = FlatForest(forest), TreeSum(forest)
+        flat, trees = FlatForest(forest), tree_sum(forest)
     except Exception as exc:
         # A file that matches its checksum yet is no forest (written corrupt or truncated,
         # wrong library version): the same refusal as a mismatch.

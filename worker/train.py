@@ -19,11 +19,11 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
-from contract import FEATURES, ModelMetadata
+from contract.http import FEATURES
+from contract.model import ModelMetadata
+from worker.model import METADATA_FILE, MODEL_FILE
 from worker.settings import WorkerSettings
 
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "model_metadata.json"
 N_ESTIMATORS = 100
 RANDOM_STATE = 42
 HOLDOUT_FRACTION = 0.2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 from starlette.responses import Response
 
-from contract import JobView
+from contract.http import JobView
 from gateway.errors import PROBLEM_JSON, ProblemError
 from gateway.services import ServicesDep
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from contract import ModelMetadata
+from contract.model import ModelMetadata
 from gateway.errors import PROBLEM_JSON, ProblemError
 from gateway.services import ServicesDep
 

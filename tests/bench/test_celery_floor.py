@@ -15,7 +15,6 @@ def test_a_line_gives_rate_and_cpu_per_task() -> None:
 
 def test_each_configuration_changes_one_part_of_irisqs() -> None:
     irisq = CONFIGS["irisq"].env("redis://x")
-    assert irisq["FLOOR_TRANSPORT"] == "irisq"
     assert irisq["FLOOR_ACKS_LATE"] == "1"
     assert irisq["FLOOR_EVENTS"] == "batched"
     assert CONFIGS["solo pool"].pool == "solo"

@@ -4,18 +4,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract import (
+from contract.cache_keys import (
     CANONICAL_DECIMALS,
     cache_key,
     cache_key_prefix,
-    canonical_cache_key,
     canonical_rows,
     canonical_values,
+    key_suffix,
+    key_suffixes,
 )
 
-measurement = st.floats(min_value=0.0001, max_value=100, allow_nan=False, allow_infinity=False)
 # What a request may carry: (0, 100].
 request_value = st.floats(min_value=0, max_value=100, exclude_min=True)
+measurement = st.floats(min_value=0.0001, max_value=100, allow_nan=False, allow_infinity=False)
 
 
 def test_equal_values_written_differently_share_a_key() -> None:
@@ -47,7 +48,7 @@ def test_key_values_are_the_rounded_decimals_without_trailing_zeros(value: float
 def test_key_of_canonical_values_is_the_key_of_the_values(values: list[float]) -> None:
     # The worker predicts on canonical values and caches under this key: they must agree.
     assert cache_key(canonical_values(values), "v") == cache_key(values, "v")
-    assert canonical_cache_key(canonical_values(values), "v") == cache_key(values, "v")
+    assert cache_key_prefix("v") + key_suffix(canonical_values(values)) == cache_key(values, "v")
 
 
 @given(st.lists(measurement, min_size=4, max_size=4), st.lists(measurement, min_size=4, max_size=4))
@@ -56,13 +57,26 @@ def test_keys_are_equal_exactly_when_rounded_values_are(a: list[float], b: list[
     assert (cache_key(a, "v") == cache_key(b, "v")) == same
 
 
+@pytest.mark.parametrize(
+    ("row", "suffix"),
+    [
+        ([100, 0.00005, 0.00004, 10.00005], "100|0.0001|0|10"),
+        ([50.0, 0.5, 20.05, 0.0001], "50|0.5|20.05|0.0001"),
+        ([99.99995, 1, 2, 3], "99.9999|1|2|3"),
+    ],
+)
+def test_key_suffix_at_the_edges(row: list[float], suffix: str) -> None:
+    assert key_suffix(canonical_values(row)) == suffix
+
+
 @given(st.lists(st.lists(request_value, min_size=4, max_size=4), max_size=30))
 def test_canonical_rows_are_the_exact_values_and_keys(rows: list[list[float]]) -> None:
-    # The gateway's one-pass rounding and key text must be the exact ones, or the cache
-    # would miss what the worker stored (or return another item's answer).
+    # The one-pass rounding and key text must be the exact ones, or the cache would miss
+    # what the worker stored (or return another item's answer).
     values, suffixes = canonical_rows(rows)
     assert values == [canonical_values(row) for row in rows]
-    assert [cache_key_prefix("v") + s for s in suffixes] == [cache_key(row, "v") for row in rows]
+    assert suffixes == [key_suffix(canonical_values(row)) for row in rows]
+    assert key_suffixes(values) == suffixes
 
 
 @pytest.mark.parametrize(

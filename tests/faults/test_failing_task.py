@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from contract import JOB_DEADLINES_KEY, job_key
+from contract.jobs import JOB_DEADLINES_KEY, job_key
 from scripts.stack import LocalStack
 from tests.faults.bigtask import wait_for_published
 from tests.support.items import fresh_item

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import redis
 
-from contract import cache_key
+from contract.cache_keys import cache_key
 from gateway.errors import STORE_FULL
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item

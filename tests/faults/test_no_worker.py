@@ -7,7 +7,7 @@ import time
 import httpx
 import redis
 
-from contract import JOB_DEADLINES_KEY, job_key
+from contract.jobs import JOB_DEADLINES_KEY, job_key
 from scripts.stack import LocalStack
 from tests.support.items import SETOSA, fresh_item
 from tests.support.jobs import wait_for_job

@@ -7,14 +7,8 @@ import asyncio
 import orjson
 from redis.asyncio import Redis
 
-from contract import (
-    JOB_DEADLINES_KEY,
-    JobField,
-    cache_key,
-    canonical_rows,
-    canonical_values,
-    job_key,
-)
+from contract.cache_keys import cache_key, canonical_values, key_suffix
+from contract.jobs import JOB_DEADLINES_KEY, JobField, job_key
 from gateway.cache import PredictionCache
 from scripts.stack import LocalStack
 
@@ -24,8 +18,8 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
         redis = Redis.from_url(url)
         try:
             cache = PredictionCache(redis, job_timeout_seconds=60)
-            _, suffixes = canonical_rows(items)
-            found = await cache.lookup_or_open_job(suffixes, "v1", job_key(job_id), 12.5)
+            suffixes = [key_suffix(item) for item in items]
+            found = await cache.lookup_or_open_job(suffixes, "v1", job_id, 12.5)
             record = await redis.hgetall(job_key(job_id))
             ttl = await redis.ttl(job_key(job_id))
             deadline = await redis.zscore(JOB_DEADLINES_KEY, job_id)
@@ -81,17 +75,17 @@ def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
             await redis.set(cache_key(rows[3], "v1"), b'{"n":3}')
             cache = PredictionCache(redis, job_timeout_seconds=60)
             # The first call loads the script; count from after it.
-            await cache.lookup_or_open_job(canonical_rows([rows[0]])[1], "v1", "warm-up", 0)
+            await cache.lookup_or_open_job([key_suffix(rows[0])], "v1", "0" * 32, 0)
             await redis.config_resetstat()
             lookups = [[rows[0]], [rows[1], rows[0], rows[2]], [rows[3]], [rows[4]]]
             found = await asyncio.gather(
                 *(
-                    cache.lookup_or_open_job(canonical_rows(items)[1], "v1", job_key(f"{i}"), i)
+                    cache.lookup_or_open_job([key_suffix(r) for r in items], "v1", f"{i:032x}", i)
                     for i, items in enumerate(lookups)
                 )
             )
             calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
-            records = [await redis.hgetall(job_key(f"{i}")) for i in range(len(lookups))]
+            records = [await redis.hgetall(job_key(f"{i:032x}")) for i in range(len(lookups))]
             return found, records, calls
         finally:
             await redis.aclose()
@@ -103,3 +97,30 @@ def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
     assert [bool(r) for r in records] == [False, True, False, True]
     assert orjson.loads(records[1][b"cached"]) == [None, {"n": 0}, None]
     assert float(records[3][b"created_at"]) == 3
+
+
+def test_without_a_model_version_every_item_is_a_miss_and_nothing_is_looked_up(
+    stack: LocalStack,
+) -> None:
+    stack.start_redis()
+    rows = [canonical_values([5.1, 3.5, 1.4, 0.2]), canonical_values([6.1, 2.8, 4.7, 1.2])]
+
+    async def run() -> tuple[list[bytes | None], dict, int]:
+        redis = Redis.from_url(str(stack.redis_url))
+        try:
+            await redis.set(cache_key(rows[0], "v1"), b'{"n":0}')
+            cache = PredictionCache(redis, job_timeout_seconds=60)
+            await redis.config_resetstat()
+            found = await cache.lookup_or_open_job(
+                [key_suffix(r) for r in rows], None, "c" * 32, 7.0
+            )
+            mgets = (await redis.info("commandstats")).get("cmdstat_mget", {}).get("calls", 0)
+            return found, await redis.hgetall(job_key("c" * 32)), mgets
+        finally:
+            await redis.aclose()
+
+    found, record, mgets = asyncio.run(run())
+    assert found == [None, None]
+    assert mgets == 0
+    assert record[b"status"] == b"queued"
+    assert orjson.loads(record[b"cached"]) == [None, None]

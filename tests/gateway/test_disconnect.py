@@ -8,7 +8,7 @@ import httpx
 import orjson
 import redis
 
-from contract import JOB_KEY_PREFIX
+from contract.jobs import JOB_KEY_PREFIX
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from contract import started_message
+from contract.messages import started_message
 from gateway.dispatcher import Dispatcher
 from gateway.metrics import Metrics
 from gateway.settings import Settings

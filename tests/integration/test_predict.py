@@ -6,7 +6,7 @@ import httpx
 import redis
 from sklearn.datasets import load_iris
 
-from contract import FEATURES
+from contract.http import FEATURES
 from scripts.stack import LocalStack
 from tests.support.items import SETOSA, fresh_item
 from tests.support.jobs import wait_for_job

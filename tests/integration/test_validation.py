@@ -10,7 +10,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract import FEATURES
+from contract.http import FEATURES
 from tests.support.items import SETOSA
 
 bad_value = st.one_of(

@@ -23,14 +23,14 @@ import pytest
 import redis
 import yaml
 
-from contract import job_key
+from contract.jobs import job_key
 from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus, write_worker_targets
 from scripts.prometheus_api import PrometheusAPI, PromQLError, dashboard_queries, grafana_expr
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import fresh_item
 from tests.support.metrics import scrape, value
 from tests.support.tools import system_tool
-from worker.train import METADATA_FILE
+from worker.model import METADATA_FILE
 
 RATE_WINDOW = "1m"
 # Longer than the 1 s scrape interval: traffic spread over several samples.

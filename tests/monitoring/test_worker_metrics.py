@@ -9,7 +9,8 @@ from pathlib import Path
 import redis
 from celery import Celery
 
-from contract import TASK_NAME, JobField, job_key, task_job
+from contract.jobs import JobField, job_key
+from contract.tasks import TASK_NAME, task_job
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.job_records import queued_job
 from tests.support.metrics import scrape, value

@@ -7,7 +7,7 @@ import uuid
 
 import redis
 
-from contract import JobField, JobStatus, job_key
+from contract.jobs import JobField, JobStatus, job_key
 
 
 def queued_job(client: redis.Redis) -> str:

@@ -7,7 +7,8 @@ import pickle
 import shutil
 from pathlib import Path
 
-from worker.train import METADATA_FILE, MODEL_FILE, sha256_of
+from worker.model import METADATA_FILE, MODEL_FILE
+from worker.train import sha256_of
 
 
 def _consistent_with(model_dir: Path, into: Path, content: bytes) -> Path:

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
+from worker.library_internals import TreeSum
 from worker.model import (
     FLAT_FOREST_MAX_ROWS,
+    MODEL_FILE,
     FlatForest,
     ModelIntegrityError,
-    TreeSum,
     load_model,
     verify_checksum,
 )
-from worker.train import MODEL_FILE
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import uuid
 import orjson
 import redis
 
-from contract import DONE_CHANNEL, TASK_NAME, JobField, job_key, task_job
+from contract.jobs import JobField, job_key
+from contract.messages import DONE_CHANNEL
+from contract.tasks import TASK_NAME, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack

@@ -10,7 +10,7 @@ from collections import Counter
 
 import redis
 
-from contract import TASK_NAME, task_job
+from contract.tasks import TASK_NAME, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack

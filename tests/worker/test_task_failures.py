@@ -17,7 +17,9 @@ import pytest
 import redis
 from celery import Celery
 
-from contract import DONE_CHANNEL, JOB_DEADLINES_KEY, TASK_NAME, job_key, task_job
+from contract.jobs import JOB_DEADLINES_KEY, job_key
+from contract.messages import DONE_CHANNEL
+from contract.tasks import TASK_NAME, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack

@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from contract import FEATURES, ModelMetadata
-from worker.train import METADATA_FILE, MODEL_FILE, N_ESTIMATORS, sha256_of
+from contract.http import FEATURES
+from contract.model import ModelMetadata
+from worker.model import METADATA_FILE, MODEL_FILE
+from worker.train import N_ESTIMATORS, sha256_of
 
 
 def test_training_writes_model_and_complete_metadata(model_dir: Path) -> None:

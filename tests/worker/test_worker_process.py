@@ -21,7 +21,7 @@ from tests.support.model_dirs import (
     with_metadata,
 )
 from tests.support.workers import refusal_line
-from worker.train import METADATA_FILE, MODEL_FILE
+from worker.model import METADATA_FILE, MODEL_FILE
 
 BadModel = Callable[[Path, Path], Path]
 BAD_MODELS: dict[str, tuple[BadModel, str]] = {

@@ -1,0 +1,120 @@
+"""The HTTP shapes of `POST /predict` and `GET /jobs/{id}`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from contract.jobs import JobField, JobStatus, merge_items
+
+# An item's measurements, in the order the model and the cache keys take them.
+FEATURES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+Measurement = Annotated[
+    float,
+    Field(strict=True, gt=0, le=100, allow_inf_nan=False, description="centimetres, (0, 100]"),
+]
+
+
+class PredictionItem(BaseModel):
+    """One flower's four measurements in cm."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sepal_length: Measurement
+    sepal_width: Measurement
+    petal_length: Measurement
+    petal_width: Measurement
+
+    def values(self) -> tuple[float, float, float, float]:
+        return (self.sepal_length, self.sepal_width, self.petal_length, self.petal_width)
+
+
+class PredictionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "sepal_length": 5.1,
+                            "sepal_width": 3.5,
+                            "petal_length": 1.4,
+                            "petal_width": 0.2,
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[PredictionItem] = Field(min_length=1)
+
+
+class ItemResult(BaseModel):
+    prediction: str
+    class_index: int
+    probabilities: dict[str, float]
+    cached: bool
+
+
+class PredictionResponse(BaseModel):
+    model_version: str
+    job_id: str | None
+    items: list[ItemResult]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    status_url: str
+
+
+class JobView(BaseModel):
+    """What `GET /jobs/{id}` answers."""
+
+    job_id: str
+    status: JobStatus
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    model_version: str | None = None
+    items: list[ItemResult] | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_record(cls, job_id: str, raw: Mapping[bytes | str, bytes | str]) -> JobView | None:
+        """The view of a job record's fields (HGETALL); None for a missing record."""
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        if JobField.CREATED_AT not in fields:
+            return None
+        status = JobStatus(fields[JobField.STATUS])
+        items = None
+        if status is JobStatus.DONE and JobField.RESULTS in fields:
+            cached = orjson.loads(fields[JobField.CACHED])
+            items = merge_items(cached, orjson.loads(fields[JobField.RESULTS]))
+
+        def number(name: JobField) -> float | None:
+            value = fields.get(name)
+            return float(value) if value is not None else None
+
+        return cls.model_validate(
+            {
+                "job_id": job_id,
+                "status": status,
+                "created_at": float(fields[JobField.CREATED_AT]),
+                "started_at": number(JobField.STARTED_AT),
+                "finished_at": number(JobField.FINISHED_AT),
+                "model_version": fields.get(JobField.MODEL_VERSION),
+                "items": items,
+                "error": fields.get(JobField.ERROR),
+            }
+        )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,83 @@
+"""The job record: a Redis hash at `irisq:job:{id}`, its id format and its lifetime.
+
+Status moves only forward: queued -> running -> done | failed. The gateway creates the
+record (queued) with the request's cached entries; a worker marks it running, then done with
+its results, or failed with an error. A write never recreates a missing record, and a
+finished job is never changed again (a task run twice skips it).
+
+Records carry no Redis TTL: Redis runs `volatile-lru`, which evicts only keys with a TTL (the
+cache entries), so memory pressure never evicts a job. Their lifetime is the sorted set
+JOB_DEADLINES_KEY instead, scored with the time by which the gateway's sweeper acts:
+- open (queued or running): created_at + JOB_TIMEOUT_SECONDS; past it the job is failed
+  ("timed out") and that is announced on the done channel;
+- finished (done or failed): finished_at + JOB_TTL_SECONDS; past it the record is deleted.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from contract.keys import KEY_PREFIX
+
+JOB_KEY_PREFIX = f"{KEY_PREFIX}:job:"
+JOB_DEADLINES_KEY = f"{KEY_PREFIX}:jobs:deadlines"
+# Ids are 32 lower-case hex digits; anything else is not a job of ours and never reaches
+# Redis. Matched whole (`fullmatch`): `$` would also accept a trailing newline.
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobField(StrEnum):
+    """Fields of the job hash. The Lua scripts (contract/lua) spell these names too."""
+
+    STATUS = "status"
+    CREATED_AT = "created_at"
+    STARTED_AT = "started_at"
+    FINISHED_AT = "finished_at"
+    MODEL_VERSION = "model_version"
+    # JSON list, one entry per request item: the cached result, or null for a miss.
+    CACHED = "cached"
+    # JSON list of the results for the misses, in request order (written by the worker).
+    RESULTS = "results"
+    ERROR = "error"
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(16)
+
+
+def is_job_id(text: str) -> bool:
+    return JOB_ID.fullmatch(text) is not None
+
+
+def job_key(job_id: str) -> str:
+    return JOB_KEY_PREFIX + job_id
+
+
+def merge_items(cached: Sequence[Any], results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Request-order items: cached entries where present, the worker's results elsewhere.
+
+    `cached` holds the stored cache entries (JSON bytes) or their parsed values; None marks
+    a miss, answered by the next of `results`.
+    """
+    fresh = iter(results)
+    merged = []
+    for entry in cached:
+        if entry is None:
+            merged.append({**next(fresh), "cached": False})
+        else:
+            item = orjson.loads(entry) if isinstance(entry, bytes | str) else entry
+            merged.append({**item, "cached": True})
+    return merged

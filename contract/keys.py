@@ -1,0 +1,3 @@
+"""The prefix every Redis key and channel of irisq starts with."""
+
+KEY_PREFIX = "irisq"

@@ -1,0 +1,34 @@
+-- A task's results: each open job done, each item cached, the model announced, then the
+-- outcome published. One call, so a gateway that reads the outcome finds the records written.
+-- KEYS: the model key, the deadlines index, the m jobs' keys, then the items' cache keys.
+-- ARGV: m, the cache TTL, the finish time, the finished jobs' deadline, the model TTL, the
+--   model version, the model metadata (JSON), the done channel, the task id, the version as
+--   JSON, the m jobs' results (JSON lists), then one value per cache key.
+-- Returns the number of jobs finished.
+local m = tonumber(ARGV[1])
+local prefix_length = string.len('irisq:job:')
+redis.call('SET', KEYS[1], ARGV[7], 'EX', ARGV[5])
+local outcomes = {}
+local done = ':{"status":"done","model_version":' .. ARGV[10] .. ',"results":'
+for i = 1, m do
+  local key = KEYS[2 + i]
+  local status = redis.call('HGET', key, 'status')
+  -- A finished job is never changed again (a task run twice).
+  if status == 'queued' or status == 'running' then
+    local results = ARGV[10 + i]
+    redis.call('HSET', key, 'status', 'done', 'finished_at', ARGV[3],
+      'model_version', ARGV[6], 'results', results)
+    local id = string.sub(key, prefix_length + 1)
+    redis.call('ZADD', KEYS[2], ARGV[4], id)
+    -- The results are JSON already: the outcome is spliced, not re-encoded.
+    outcomes[#outcomes + 1] = cjson.encode(id) .. done .. results .. '}'
+  end
+end
+local value = 10 + m
+for i = 3 + m, #KEYS do
+  value = value + 1
+  redis.call('SET', KEYS[i], ARGV[value], 'EX', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[8],
+  '{"task_id":' .. cjson.encode(ARGV[9]) .. ',"jobs":{' .. table.concat(outcomes, ',') .. '}}')
+return #outcomes

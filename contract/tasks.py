@@ -1,0 +1,35 @@
+"""The predict task: its name and its one argument, the jobs it carries."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+TASK_NAME = "irisq.predict"
+
+
+class TaskJob(TypedDict):
+    """One job of a task: its id and its missed items' canonical values, in request order."""
+
+    job_id: str
+    # Each row [sepal_length, sepal_width, petal_length, petal_width] (contract.http.FEATURES),
+    # rounded by contract.cache_keys.canonical_values.
+    items: list[list[float]]
+
+
+# The task's one argument.
+TaskPayload = list[TaskJob]
+
+
+def task_job(job_id: str, items: list[list[float]]) -> TaskJob:
+    return {"job_id": job_id, "items": items}
+
+
+def readable_job_ids(payload: object) -> list[str]:
+    """The job ids a payload carries, however malformed the rest of it is."""
+    if not isinstance(payload, list):
+        return []
+    return [
+        job["job_id"]
+        for job in payload
+        if isinstance(job, dict) and isinstance(job.get("job_id"), str)
+    ]
