@@ -1,7 +1,7 @@
 """`python -m bench.celery_floor`: what Celery alone costs per task on this machine.
 
 One worker process (`-c 1`) drains a queue kept full of tasks that do nothing, so every CPU
-second it spends (main and pool process, from /proc) is Celery's own work per task: the
+second it spends (main and pool process) is Celery's own work per task: the
 floor under any task irisq sends. One line per configuration: irisq's own, then with one part
 of it changed. The publishing side is timed too: `send_task` with a held producer, as CPU of
 the sending process.

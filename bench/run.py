@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
+
 from scripts.stack import ROOT, LocalStack, Service, free_port, http_ok, wait_until
 
 WRK = Path(__file__).parent / "wrk"
@@ -86,15 +88,14 @@ def run_wrk(url: str, scenario: Scenario, concurrency: int, seconds: int) -> dic
 
 def cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) used so far by every live process of a process group."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for process in psutil.process_iter():
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # pgrp; fields[11:13] are utime, stime
-            total += (int(fields[11]) + int(fields[12])) / tick
+            if os.getpgid(process.pid) == pgid:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except (psutil.Error, ProcessLookupError):
+            continue  # gone since it was listed
     return total
 
 
@@ -195,15 +196,9 @@ HEADER = (
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    mem = psutil.virtual_memory().total / 2**30
     python = platform.python_version()
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.platform()}, Python {python}"
+    return f"{psutil.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}, Python {python}"
 
 
 class BenchStack:
