@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until
@@ -41,17 +42,14 @@ def tagged(tag: str, redis_port: int) -> dict[int, str]:
     """
     redis_title = f"redis-server 127.0.0.1:{redis_port}"
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if f"{TAG}={tag}".encode() not in environ and cmdline != redis_title:
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            cmdline = " ".join(process.cmdline()).strip()
+            if process.environ().get(TAG) != tag and cmdline != redis_title:
                 continue
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            found[int(entry.name)] = cmdline
+            found[process.pid] = cmdline
     return found
 
 
@@ -62,9 +60,9 @@ def _group_leader(pid: int) -> bool:
 
 
 def _has_env(pid: int, prefix: str) -> bool:
-    with contextlib.suppress(OSError):
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        return any(entry.startswith(prefix.encode()) for entry in environ)
+    with contextlib.suppress(psutil.Error):
+        environ = psutil.Process(pid).environ()
+        return any(f"{name}={value}".startswith(prefix) for name, value in environ.items())
     return False
 
 

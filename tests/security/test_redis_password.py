@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 import httpx
+import psutil
 
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import fresh_item
@@ -52,7 +53,7 @@ def test_gateway_and_worker_use_redis_password_end_to_end(tmp_path: Path, model_
         for service in stack.services:
             assert password not in service.log(), f"{service.name} logged the password"
         for pid in (gateway.pid, stack.redis_server.pid if stack.redis_server else 0):
-            assert password not in Path(f"/proc/{pid}/cmdline").read_text()
+            assert password not in " ".join(psutil.Process(pid).cmdline())
     finally:
         stack.stop_all()
 

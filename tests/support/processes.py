@@ -1,49 +1,40 @@
-"""What the tests know of the stack's processes: children, process groups and memory."""
+"""What the tests know of the stack's processes: children, process groups and memory (psutil)."""
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+import os
 
-PROC = Path("/proc")
+import psutil
 
-
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/PID/stat after the command name: state, parent pid, process group, ..."""
-    # The command name may hold spaces; everything after its ")" is fixed.
-    text = (PROC / str(pid) / "stat").read_text()
-    return text[text.rindex(")") + 2 :].split()
+GONE = (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError)
 
 
-def _live_where(field: int, value: int) -> list[int]:
-    """Live (not zombie) pids whose `_stat_fields(pid)[field]` is `value`."""
-    pids = []
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
-            fields = _stat_fields(int(entry.name))
-            if int(fields[field]) == value and fields[0] != "Z":
-                pids.append(int(entry.name))
-    return sorted(pids)
+def _live(process: psutil.Process) -> bool:
+    return process.status() != psutil.STATUS_ZOMBIE
 
 
 def process_group(pgid: int) -> list[int]:
     """Live pids whose process group is `pgid` (a Service's whole group)."""
-    return _live_where(2, pgid)
+    pids = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(*GONE):
+            if os.getpgid(process.pid) == pgid and _live(process):
+                pids.append(process.pid)
+    return sorted(pids)
 
 
 def children(pid: int) -> list[int]:
     """Live direct children of `pid` (a prefork worker's pool processes)."""
-    return _live_where(1, pid)
+    with contextlib.suppress(*GONE):
+        return sorted(child.pid for child in psutil.Process(pid).children() if _live(child))
+    return []
 
 
 def rss_kib(pid: int) -> int:
-    """Resident set size of one process, from /proc/PID/status (0 if it is gone)."""
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    """Resident set size of one process (0 if it is gone)."""
+    with contextlib.suppress(*GONE):
+        return psutil.Process(pid).memory_info().rss // 1024
     return 0
 
 
