@@ -242,7 +242,7 @@ describe("a batch from CSV", () => {
   });
 
   it("sends all rows in one request, shows a table, and downloads the results", async () => {
-    const createObjectURL = vi.fn((_: Blob) => "blob:results");
+    const createObjectURL = vi.fn<(blob: Blob) => string>(() => "blob:results");
     vi.stubGlobal("URL", Object.assign(URL, { createObjectURL, revokeObjectURL: vi.fn() }));
     // jsdom cannot follow a download link; the link's target and name are what matter.
     const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(() => {});

@@ -1,11 +1,13 @@
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, expectTypeOf, it, vi } from "vitest";
 import {
   ApiError,
+  FEATURES,
   UnavailableError,
   ValidationError,
   apiBase,
   createApiClient,
   parseFieldPath,
+  type Feature,
 } from "./api";
 import { json, problem } from "./test/fakeFetch";
 import { SETOSA, jobView, response } from "./test/fixtures";
@@ -96,6 +98,14 @@ describe("the API client", () => {
       throw new DOMException("aborted", "AbortError");
     });
     await expect(api.getModel(controller.signal)).rejects.toHaveProperty("name", "AbortError");
+  });
+});
+
+describe("FEATURES", () => {
+  it("names every measurement of the request schema, each once", () => {
+    // Checked by `npm run typecheck`: a feature added to the gateway's schema fails here.
+    expectTypeOf<(typeof FEATURES)[number]>().toEqualTypeOf<Feature>();
+    expect(new Set(FEATURES).size).toBe(FEATURES.length);
   });
 });
 

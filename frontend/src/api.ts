@@ -1,54 +1,31 @@
-// The one module that knows the gateway's endpoints and wire shapes (contract/__init__.py).
+// The one module that knows the gateway's endpoints and wire shapes. The shapes are generated
+// from the gateway's OpenAPI document (`make api-types` writes openapi.json and api/schema.d.ts).
+import type { components, paths } from "./api/schema";
 
-export const FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"] as const;
-export type Feature = (typeof FEATURES)[number];
-export type Measurements = Record<Feature, number>;
+type Schemas = components["schemas"];
 
-export type JobStatus = "queued" | "running" | "done" | "failed";
+export type PredictionRequest =
+  paths["/predict"]["post"]["requestBody"]["content"]["application/json"];
+/** One flower's four measurements in cm, as POST /predict takes them. */
+export type Measurements = PredictionRequest["items"][number];
+export type Feature = keyof Measurements;
+// The model's column order; api.test.ts checks that it names every feature of the schema.
+export const FEATURES = [
+  "sepal_length",
+  "sepal_width",
+  "petal_length",
+  "petal_width",
+] as const satisfies readonly Feature[];
 
-export interface ItemResult {
-  prediction: string;
-  class_index: number;
-  probabilities: Record<string, number>;
-  cached: boolean;
-}
+export type JobStatus = Schemas["JobStatus"];
+export type ItemResult = Schemas["ItemResult"];
+export type PredictionResponse = Schemas["PredictionResponse"];
+export type JobAccepted = Schemas["JobAccepted"];
+export type JobView = Schemas["JobView"];
+export type ModelMetadata = Schemas["ModelMetadata"];
 
-export interface PredictionResponse {
-  model_version: string;
-  job_id: string | null;
-  items: ItemResult[];
-}
-
-export interface JobAccepted {
-  job_id: string;
-  status: JobStatus;
-  status_url: string;
-}
-
-export interface JobView {
-  job_id: string;
-  status: JobStatus;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  model_version: string | null;
-  items: ItemResult[] | null;
-  error: string | null;
-}
-
-export interface ModelMetadata {
-  name: string;
-  version: string;
-  sha256: string;
-  trained_at: string;
-  sklearn_version: string;
-  features: { name: string; unit: string }[];
-  classes: string[];
-  holdout_accuracy: number;
-  n_estimators: number;
-  random_state: number;
-}
-
+// Problem details have no schema in the OpenAPI document (its error responses name only the
+// media type), so their shape is written here.
 export interface FieldError {
   field: string;
   message: string;
@@ -166,7 +143,7 @@ export function createApiClient(base: string = apiBase(), fetchImpl?: FetchLike)
       const response = await request("/predict", {
         method: "POST",
         headers: { "Content-Type": "application/json", Prefer: "respond-async" },
-        body: JSON.stringify({ items }),
+        body: JSON.stringify({ items } satisfies PredictionRequest),
         signal,
       });
       if (response.status === 202) {

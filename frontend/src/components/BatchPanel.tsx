@@ -1,9 +1,10 @@
 import { useId, useMemo, useState, type ChangeEvent, type FormEvent } from "react";
-import { FEATURES, parseFieldPath, type ApiClient } from "../api";
+import { parseFieldPath, type ApiClient } from "../api";
 import { MAX_ROWS, parseCsv, resultsToCsv, type CsvProblem, type CsvRow } from "../csv";
-import { formatPercent, formatSeconds } from "../format";
+import { formatSeconds } from "../format";
 import type { PollOptions } from "../polling";
 import { usePredictionJob, type Settled } from "../usePredictionJob";
+import { BatchResultsTable } from "./BatchResultsTable";
 import { JobStatusView } from "./JobStatusView";
 
 interface Props {
@@ -13,7 +14,7 @@ interface Props {
   onDone: (settled: Settled) => void;
 }
 
-export const EXAMPLE_CSV = [
+const EXAMPLE_CSV = [
   "sepal_length,sepal_width,petal_length,petal_width",
   "5.1,3.5,1.4,0.2",
   "6.2,2.9,4.3,1.3",
@@ -157,40 +158,7 @@ export function BatchPanel({ api, now, poll, onDone }: Props) {
               Download results (CSV)
             </button>
           </div>
-          <div className="table-scroll" tabIndex={0} aria-label="Batch results table">
-            <table>
-              <caption>Batch results</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Line</th>
-                  {FEATURES.map((f) => (
-                    <th key={f} scope="col">
-                      {f.replace("_", " ")} (cm)
-                    </th>
-                  ))}
-                  <th scope="col">Prediction</th>
-                  <th scope="col">Probability</th>
-                  <th scope="col">Cached</th>
-                </tr>
-              </thead>
-              <tbody>
-                {results.map((result, i) => {
-                  const row = sent[i];
-                  return (
-                    <tr key={i}>
-                      <th scope="row">{row?.line ?? i + 1}</th>
-                      {FEATURES.map((f) => (
-                        <td key={f}>{row?.item[f]}</td>
-                      ))}
-                      <td>{result.prediction}</td>
-                      <td>{formatPercent(result.probabilities[result.prediction] ?? 0)}</td>
-                      <td>{result.cached ? "yes" : "no"}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+          <BatchResultsTable rows={sent} results={results} />
         </div>
       )}
     </>

@@ -14,7 +14,7 @@ interface Props {
 
 const STEPS = ["queued", "running", "done"] as const;
 
-export function statusText(state: JobState, subject: string): string {
+function statusText(state: JobState, subject: string): string {
   switch (state.phase) {
     case "idle":
       return "";
@@ -107,10 +107,15 @@ function FailureView({ failure, onRetry }: { failure: Failure; onRetry: () => vo
   }
 }
 
+/** Counts from `startedAt`; keyed by it, so each new request starts a fresh clock. */
+function Elapsed({ startedAt, now }: { startedAt: number; now: () => number }) {
+  const time = useNow(now);
+  return <p className="elapsed">Elapsed: {formatSeconds(time - startedAt)}</p>;
+}
+
 /** The request's progress: a live status line, the job's steps, elapsed time, errors. */
 export function JobStatusView({ state, now, onRetry, onCheckAgain, subject }: Props) {
   const busy = isBusy(state);
-  const time = useNow(busy, now);
   const following = state.phase === "queued" || state.phase === "running";
   const showSteps =
     following || state.phase === "overdue" || (state.phase === "done" && !state.cached);
@@ -122,7 +127,7 @@ export function JobStatusView({ state, now, onRetry, onCheckAgain, subject }: Pr
       </p>
       {showSteps && <Steps state={state} />}
       {busy && "startedAt" in state && (
-        <p className="elapsed">Elapsed: {formatSeconds(time - state.startedAt)}</p>
+        <Elapsed key={state.startedAt} startedAt={state.startedAt} now={now} />
       )}
       {following && state.unreachable && (
         <p className="note">The gateway is not answering at the moment; still checking.</p>
