@@ -42,8 +42,8 @@ def test_a_task_done_before_its_publish_returns_leaves_nothing_in_flight() -> No
 
     dispatcher = asyncio.run(run())
     assert len(dispatcher.tasks) == 3
-    # Before the fix the entry was made after the publish returned, so the outcome found
-    # nothing to clear and each such task held a slot until IN_FLIGHT_EXPIRY_SECONDS.
+    # The in-flight entry is made before the publish: an outcome that arrives while the publish
+    # returns must find it to clear, or the task holds a slot until IN_FLIGHT_EXPIRY_SECONDS.
     assert dispatcher.in_flight == {}
 
 

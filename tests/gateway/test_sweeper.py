@@ -68,7 +68,7 @@ def test_overdue_open_jobs_fail_and_expired_records_are_deleted(stack: LocalStac
     assert records["done-expired"] == {}
     assert records["failed-expired"] == {}
     assert records["done-kept"][b"status"] == b"done"
-    # Failed jobs now live JOB_TTL from their failure; the others keep their deadlines.
+    # The jobs this sweep failed live JOB_TTL from their failure; the others keep their deadlines.
     assert dict((k.decode(), v) for k, v in index) == {
         "queued-overdue": 100.0 + TTL,
         "running-overdue": 100.0 + TTL,

@@ -1,4 +1,4 @@
-"""A real worker still reports every task event, now in batches (worker/events.py)."""
+"""A real worker reports every task event, in batches (worker/events.py)."""
 
 from __future__ import annotations
 
