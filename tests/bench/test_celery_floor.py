@@ -23,6 +23,7 @@ def test_each_configuration_changes_one_part_of_irisqs() -> None:
         assert len(changed) == 1, name
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_real_worker_drains_every_task(stack: LocalStack) -> None:
     stack.start_redis()

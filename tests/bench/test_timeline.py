@@ -45,6 +45,7 @@ def test_a_job_without_a_record_leaves_its_task_out() -> None:
     assert cycle_steps(tasks, {}) == {}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_the_listener_sees_every_task_of_a_real_load(stack: LocalStack) -> None:
     stack.start_redis()

@@ -6,10 +6,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from gateway.worker_check import WORKER_PING_SECONDS
 from scripts.stack import LocalStack
 from tests.support.redis_monitor import redis_commands
+
+pytestmark = pytest.mark.slow
 
 READY_CACHE_SECONDS = 2.0
 CALLERS = 50

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
+
+pytestmark = pytest.mark.slow
 
 
 def test_without_workers_sync_wait_answers_202_then_the_job_completes(stack: LocalStack) -> None:

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item
@@ -15,6 +16,7 @@ from tests.support.metrics import by_label
 N = 6
 
 
+@pytest.mark.slow
 def test_sync_and_async_items_are_each_counted_once(stack: LocalStack) -> None:
     stack.start_redis()
     stack.start_worker()

@@ -32,6 +32,8 @@ from tests.support.metrics import scrape, value
 from tests.support.tools import system_tool
 from worker.model import METADATA_FILE
 
+pytestmark = pytest.mark.slow
+
 RATE_WINDOW = "1m"
 # Longer than the 1 s scrape interval: traffic spread over several samples.
 SPREAD_SECONDS = 2.5

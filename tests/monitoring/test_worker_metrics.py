@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import redis
 from celery import Celery
 
@@ -39,6 +40,7 @@ def _send(app: Celery, store: redis.Redis, jobs: list[list[list[float]]]) -> str
     return status.decode()
 
 
+@pytest.mark.slow
 def test_every_task_is_counted_once_across_pool_processes_that_come_and_go(
     stack: LocalStack, model_dir: Path, tmp_path: Path
 ) -> None:

@@ -6,12 +6,14 @@ import secrets
 from pathlib import Path
 
 import httpx
+import pytest
 
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import SETOSA, fresh_item
 from tests.support.problems import assert_safe_problem
 
 
+@pytest.mark.slow
 def test_no_error_body_shows_a_trace_a_path_an_address_or_a_secret(
     tmp_path: Path, model_dir: Path
 ) -> None:

@@ -202,6 +202,7 @@ def test_many_bad_items_get_a_bounded_error_list(client: httpx.Client) -> None:
     assert "20000 errors" in problem["detail"]
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_under_oversized_and_nested_bodies(
     running_stack: LocalStack, client: httpx.Client, gateway_pid: int
 ) -> None:

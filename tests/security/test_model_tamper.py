@@ -14,6 +14,7 @@ from tests.support.workers import refusal_line
 from worker.model import ModelIntegrityError, load_model
 
 
+@pytest.mark.slow
 def test_a_swapped_model_file_is_refused_before_it_is_unpickled(
     stack: LocalStack, model_dir: Path
 ) -> None:

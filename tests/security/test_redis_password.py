@@ -7,11 +7,14 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
 from tests.support.problems import assert_safe_problem
+
+pytestmark = pytest.mark.slow
 
 
 def _protected_stack(workdir: Path, model_dir: Path, password: str) -> LocalStack:

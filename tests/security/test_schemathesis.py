@@ -6,6 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from scripts.stack import LocalStack
 from tests.support.tools import venv_tool
 
@@ -14,6 +16,7 @@ MIN_CASES = 300
 CHECKS = "not_a_server_error,response_schema_conformance"
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     running_stack: LocalStack, tmp_path: Path
 ) -> None:

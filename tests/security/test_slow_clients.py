@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import fresh_item
@@ -64,6 +65,7 @@ def test_past_max_connections_a_request_is_refused_with_503_then_served_again(
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_nginx_closes_a_connection_whose_headers_trickle_in(tmp_path: Path) -> None:
     timeout = re.search(r"client_header_timeout (\d+)s;", NGINX_CONF.read_text())
     assert timeout, "nginx.conf sets no client_header_timeout"
@@ -95,6 +97,7 @@ def test_nginx_closes_a_connection_whose_headers_trickle_in(tmp_path: Path) -> N
             assert seconds - 1 <= closed <= seconds + 3, closed
 
 
+@pytest.mark.slow
 def test_nginx_refuses_one_address_past_its_requests_in_progress(
     stack: LocalStack, tmp_path: Path
 ) -> None:

@@ -148,6 +148,7 @@ TIME_LIMIT_SECONDS = 0.1
 SLOW_TASK_ITEMS = 200_000
 
 
+@pytest.mark.slow
 def test_the_hard_time_limit_fails_the_tasks_jobs(limited_worker: Worker) -> None:
     worker = limited_worker
     slow, small = queued_job(worker.client), queued_job(worker.client)
