@@ -31,14 +31,19 @@ class Scenario:
     script: str
     args: tuple[str, ...] = ()
     items: int = 1
+    # The bare endpoint's scenario this one is compared with: the same body size.
+    reference: str = "bare"
 
 
 SCENARIOS = {
     "bare": Scenario("bare", "post.lua", ("1", "0")),
+    "bare100": Scenario("bare100", "post.lua", ("100", "1"), items=100),
+    "bare1000": Scenario("bare1000", "post.lua", ("1000", "1"), items=1000),
     "cached": Scenario("cached", "post.lua", ("1", "0")),
     "uncached": Scenario("uncached", "post.lua", ("1", "1")),
     "async": Scenario("async", "async.lua"),
-    "batch100": Scenario("batch100", "post.lua", ("100", "1"), items=100),
+    "batch100": Scenario("batch100", "post.lua", ("100", "1"), items=100, reference="bare100"),
+    "batch1000": Scenario("batch1000", "post.lua", ("1000", "1"), items=1000, reference="bare1000"),
 }
 
 
@@ -113,7 +118,7 @@ def measure(
     before = {part: cpu_seconds(pgid) for part, pgid in groups.items()}
     f = run_wrk(url, scenario, concurrency, seconds)
     cpu = {part: cpu_seconds(pgid) - before[part] for part, pgid in groups.items()}
-    items = f["items"] if name != "bare" else f["requests"] * scenario.items
+    items = f["items"] if not name.startswith("bare") else f["requests"] * scenario.items
     requests = max(f["requests"], 1)
     return Result(
         cpu_us_per_request={part: 1e6 * s / requests for part, s in cpu.items()},
@@ -177,7 +182,9 @@ def measure_against_bare(
     bare_parts = {"gateway": service.pid}
     runs = []
     for _ in range(args.repeat):
-        reference = measure(bare_url, "bare", concurrency, args.seconds, 0, bare_parts)
+        reference = measure(
+            bare_url, SCENARIOS[name].reference, concurrency, args.seconds, 0, bare_parts
+        )
         result = merge_workers(measure(url, name, concurrency, args.seconds, workers, parts))
         result.bare_rps = reference.rps
         runs.append(result)
@@ -244,9 +251,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="benchmark a running gateway instead of starting one")
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 16, 64])
     parser.add_argument(
-        "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100"]
+        "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100", "batch1000"]
     )
     # One worker process: on two cores the gateway's loop needs one, and a second worker
     # process only competes for the other (docs/performance.md, the scaling curve).
