@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 TASK_NAME = "irisq.predict"
 
@@ -14,14 +14,19 @@ class TaskJob(TypedDict):
     # Each row [sepal_length, sepal_width, petal_length, petal_width] (contract.http.FEATURES),
     # rounded by contract.cache_keys.canonical_values.
     items: list[list[float]]
+    # False: the worker writes no cache entries for these items (the gateway's size policy,
+    # CACHE_MAX_ITEMS). Absent means True.
+    cache: NotRequired[bool]
 
 
 # The task's one argument.
 TaskPayload = list[TaskJob]
 
 
-def task_job(job_id: str, items: list[list[float]]) -> TaskJob:
-    return {"job_id": job_id, "items": items}
+def task_job(job_id: str, items: list[list[float]], cache: bool = True) -> TaskJob:
+    if cache:
+        return {"job_id": job_id, "items": items}
+    return {"job_id": job_id, "items": items, "cache": False}
 
 
 def readable_job_ids(payload: object) -> list[str]:

@@ -78,10 +78,10 @@ class Dispatcher:
         self.sent_events: BufferedSentEvents | None = None
         self.events_flush: asyncio.TimerHandle | None = None
 
-    def submit(self, job_id: str, items: list[list[float]]) -> None:
+    def submit(self, job_id: str, items: list[list[float]], cache: bool = True) -> None:
         if not self.pending.jobs:
             self.pending.since = time.monotonic()
-        self.pending.jobs.append(task_job(job_id, items))
+        self.pending.jobs.append(task_job(job_id, items, cache))
         self.pending.items += len(items)
         self.wake.set()
 

@@ -20,6 +20,10 @@ class Settings(SharedSettings):
     redis_max_connections: int = 64
     predict_wait_seconds: float = Field(default=10.0, ge=0, le=60)
     max_items: int = Field(default=1000, ge=1)
+    # Requests of at most this many items are answered from the cache and fill it; larger
+    # ones (bulk scoring, whose rows rarely repeat) skip both: looking up and writing an
+    # entry per item would cost more than predicting it.
+    cache_max_items: int = Field(default=10, ge=0)
     # Request bodies above this are refused before they are read whole (~120 bytes an item).
     max_body_bytes: int = Field(default=512 * 1024, ge=1024)
     # Client connections served at once; past it a request gets uvicorn's 503. uvicorn has no

@@ -123,11 +123,19 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
     finished = time.time()
     item_results = _item_results(model.metadata.classes, proba)
     job_results: list[bytes] = []
+    # The rows whose results are cached: every job's but those the gateway's size policy
+    # keeps out of the cache (contract/tasks.py).
+    cached_rows: list[int] = []
     row = 0
     for job in jobs:
         end = row + len(job["items"])
         job_results.append(b"[" + b",".join(item_results[row:end]) + b"]")
+        if job.get("cache", True):
+            cached_rows.extend(range(row, end))
         row = end
+    if len(cached_rows) < row:
+        matrix, rows = matrix[cached_rows], [rows[i] for i in cached_rows]
+        item_results = [item_results[i] for i in cached_rows]
     keys, args = scripts.record_results(
         task_id=task_id,
         job_ids=job_ids,

@@ -200,11 +200,15 @@ async def predict(request: Request) -> Response:
     values, key_suffixes = canonical_rows([item.values() for item in body.items])
     version = services.model.version
     job_id = new_job_id()
-    cached = await services.cache.lookup_or_open_job(key_suffixes, version, job_id, time.time())
+    # Only requests within CACHE_MAX_ITEMS use the cache (a lookup with no version is none).
+    use_cache = len(values) <= settings.cache_max_items
+    cached = await services.cache.lookup_or_open_job(
+        key_suffixes, version if use_cache else None, job_id, time.time()
+    )
     misses = [values[i] for i, entry in enumerate(cached) if entry is None]
     if hits := len(values) - len(misses):
         metrics.cache_hits.inc(hits)
-    if misses:
+    if misses and use_cache:
         metrics.cache_misses.inc(len(misses))
     if not misses:
         return _cached_only(metrics, version, merge_items(cached, []))
@@ -216,12 +220,12 @@ async def predict(request: Request) -> Response:
     partly_cached = cached if hits else None
     if is_async:
         services.listener.track(job_id, partly_cached)
-        services.dispatcher.submit(job_id, misses)
+        services.dispatcher.submit(job_id, misses, use_cache)
         return _accepted(job_id, preference_applied=mode is None)
 
     deadline = settings.predict_wait_seconds if wait is None else wait
     future = services.listener.register(job_id, partly_cached)
-    services.dispatcher.submit(job_id, misses)
+    services.dispatcher.submit(job_id, misses, use_cache)
     started = time.perf_counter()
     metrics.waiting.inc()
     watch = DisconnectWatch(request.receive, future)

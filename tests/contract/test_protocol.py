@@ -82,3 +82,8 @@ def test_job_ids_of_a_payload_are_read_however_malformed_the_rest() -> None:
     payload = [task_job("a", [[1, 2, 3, 4]]), {"items": []}, {"job_id": 5}, "x", task_job("b", [])]
     assert readable_job_ids(payload) == ["a", "b"]
     assert readable_job_ids({"job_id": "a"}) == []
+
+
+def test_a_task_job_carries_its_cache_flag_only_when_it_is_kept_out_of_the_cache() -> None:
+    assert task_job("a", [[1, 2, 3, 4]]) == {"job_id": "a", "items": [[1, 2, 3, 4]]}
+    assert task_job("a", [], cache=False) == {"job_id": "a", "items": [], "cache": False}

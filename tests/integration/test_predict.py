@@ -52,6 +52,29 @@ def test_repeated_request_is_answered_from_cache_without_a_task(client: httpx.Cl
     assert metric(client, "irisq_jobs_submitted_total", mode="sync") == jobs
 
 
+def test_requests_above_cache_max_items_neither_use_nor_fill_the_cache(
+    client: httpx.Client, running_stack: LocalStack
+) -> None:
+    # CACHE_MAX_ITEMS is 10 by default: a bulk request is predicted, never cached.
+    small = [fresh_item() for _ in range(10)]
+    large = [*small, *(fresh_item() for _ in range(10))]
+    with redis.Redis.from_url(str(running_stack.redis_url)) as r:
+        entries = len(r.keys("irisq:pred:*"))
+        first = client.post("/predict", json={"items": large})
+        assert first.status_code == 200
+        assert not any(item["cached"] for item in first.json()["items"])
+        assert len(r.keys("irisq:pred:*")) == entries, "a bulk request wrote cache entries"
+        again = client.post("/predict", json={"items": large}).json()
+        assert not any(item["cached"] for item in again["items"])
+        assert again["items"] == first.json()["items"]
+        # The same rows in a small request are cached as usual.
+        client.post("/predict", json={"items": small})
+        assert len(r.keys("irisq:pred:*")) == entries + 10
+        repeat = client.post("/predict", json={"items": small}).json()
+        assert all(item["cached"] for item in repeat["items"])
+        assert repeat["items"] == [{**item, "cached": True} for item in first.json()["items"][:10]]
+
+
 def test_equal_values_written_differently_hit_the_same_cache_entry(client: httpx.Client) -> None:
     item = fresh_item()
     client.post("/predict", json={"items": [item]})
