@@ -50,7 +50,8 @@ def test_a_cache_filled_far_past_maxmemory_evicts_no_job_record_and_no_queued_ta
     stack.start_redis(maxmemory=MAXMEMORY)
     store = redis.Redis.from_url(str(stack.redis_url))
     worker = stack.start_worker()
-    stack.start_gateway()
+    # 100-item requests use the cache here, so that they fill it through the real path.
+    stack.start_gateway(CACHE_MAX_ITEMS="100")
     jobs: list[str] = []
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         jobs += [_async_job(http) for _ in range(50)]
