@@ -97,7 +97,8 @@ def test_wait_out_of_range_is_422(client: httpx.Client) -> None:
 
 
 def test_a_body_that_is_not_json_is_422_naming_the_body(client: httpx.Client) -> None:
-    # The route reads its own body (gateway/routing.py): it must refuse what FastAPI would.
+    # The route reads its own body (gateway/library_internals.py): it must refuse what FastAPI
+    # would.
     form = client.post("/predict", content=b"items=1", headers={"content-type": "text/plain"})
     assert _problem(form, 422)["errors"] == [
         {"field": "body", "message": "Content-Type must be application/json"}
