@@ -42,18 +42,20 @@ class Lookup:
 
     def __init__(
         self,
-        key_suffixes: Sequence[str],
+        n_items: int,
+        key_suffixes: Sequence[str] | None,
         model_version: str | None,
         job_id: str,
         created_at: float,
     ) -> None:
-        # Without a known model nothing can be cached: every item is a miss, nothing looked up.
-        if model_version is None:
+        # Without key suffixes (a request that skips the cache) or a known model, nothing is
+        # looked up: every item is a miss.
+        if key_suffixes is None or model_version is None:
             self.keys = [job_key(job_id)]
         else:
             prefix = cache_key_prefix(model_version)
             self.keys = [*(prefix + suffix for suffix in key_suffixes), job_key(job_id)]
-        self.n_items = len(key_suffixes)
+        self.n_items = n_items
         self.created_at = repr(created_at).encode()
 
 

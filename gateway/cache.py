@@ -36,7 +36,8 @@ class PredictionCache:
 
     async def lookup_or_open_job(
         self,
-        key_suffixes: Sequence[str],
+        n_items: int,
+        key_suffixes: Sequence[str] | None,
         model_version: str | None,
         job_id: str,
         created_at: float,
@@ -44,11 +45,14 @@ class PredictionCache:
         """Each item's cached result (JSON bytes) or None; the job exists iff one is None.
 
         `key_suffixes` are the items' canonical values as keys spell them
-        (`contract.cache_keys.key_suffix`); without a model version every item is a miss.
+        (`contract.cache_keys.key_suffix`); without them or a model version every item is a
+        miss, and nothing is looked up.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()
-        self.pending.append((Lookup(key_suffixes, model_version, job_id, created_at), future))
+        self.pending.append(
+            (Lookup(n_items, key_suffixes, model_version, job_id, created_at), future)
+        )
         # The flush task drains everything appended before it returns (nothing can be
         # appended between its last check and its end: there is no await in between).
         if self.flush_task is None or self.flush_task.done():

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from contract.cache_keys import canonical_rows
+from contract.cache_keys import canonical_rows, canonical_values
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse
 from contract.jobs import JobStatus, merge_items, new_job_id
 from contract.messages import JobOutcome, done_outcome, failed_outcome
@@ -197,13 +197,17 @@ async def predict(request: Request) -> Response:
         )
     if services.capacity.full:
         raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
-    values, key_suffixes = canonical_rows([item.values() for item in body.items])
+    # Only requests within CACHE_MAX_ITEMS use the cache; the others need no key text.
+    use_cache = len(body.items) <= settings.cache_max_items
+    key_suffixes: list[str] | None = None
+    if use_cache:
+        values, key_suffixes = canonical_rows([item.values() for item in body.items])
+    else:
+        values = [canonical_values(item.values()) for item in body.items]
     version = services.model.version
     job_id = new_job_id()
-    # Only requests within CACHE_MAX_ITEMS use the cache (a lookup with no version is none).
-    use_cache = len(values) <= settings.cache_max_items
     cached = await services.cache.lookup_or_open_job(
-        key_suffixes, version if use_cache else None, job_id, time.time()
+        len(values), key_suffixes, version, job_id, time.time()
     )
     misses = [values[i] for i, entry in enumerate(cached) if entry is None]
     if hits := len(values) - len(misses):

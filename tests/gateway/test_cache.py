@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from contract.cache_keys import cache_key, canonical_values, key_suffix
@@ -19,7 +20,7 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
         try:
             cache = PredictionCache(redis, job_timeout_seconds=60)
             suffixes = [key_suffix(item) for item in items]
-            found = await cache.lookup_or_open_job(suffixes, "v1", job_id, 12.5)
+            found = await cache.lookup_or_open_job(len(suffixes), suffixes, "v1", job_id, 12.5)
             record = await redis.hgetall(job_key(job_id))
             ttl = await redis.ttl(job_key(job_id))
             deadline = await redis.zscore(JOB_DEADLINES_KEY, job_id)
@@ -75,12 +76,14 @@ def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
             await redis.set(cache_key(rows[3], "v1"), b'{"n":3}')
             cache = PredictionCache(redis, job_timeout_seconds=60)
             # The first call loads the script; count from after it.
-            await cache.lookup_or_open_job([key_suffix(rows[0])], "v1", "0" * 32, 0)
+            await cache.lookup_or_open_job(1, [key_suffix(rows[0])], "v1", "0" * 32, 0)
             await redis.config_resetstat()
             lookups = [[rows[0]], [rows[1], rows[0], rows[2]], [rows[3]], [rows[4]]]
             found = await asyncio.gather(
                 *(
-                    cache.lookup_or_open_job([key_suffix(r) for r in items], "v1", f"{i:032x}", i)
+                    cache.lookup_or_open_job(
+                        len(items), [key_suffix(r) for r in items], "v1", f"{i:032x}", i
+                    )
                     for i, items in enumerate(lookups)
                 )
             )
@@ -99,8 +102,9 @@ def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
     assert float(records[3][b"created_at"]) == 3
 
 
-def test_without_a_model_version_every_item_is_a_miss_and_nothing_is_looked_up(
-    stack: LocalStack,
+@pytest.mark.parametrize("lookup", ["no model version", "no key suffixes"])
+def test_without_a_model_version_or_key_suffixes_every_item_is_a_miss_and_nothing_is_looked_up(
+    stack: LocalStack, lookup: str
 ) -> None:
     stack.start_redis()
     rows = [canonical_values([5.1, 3.5, 1.4, 0.2]), canonical_values([6.1, 2.8, 4.7, 1.2])]
@@ -111,9 +115,11 @@ def test_without_a_model_version_every_item_is_a_miss_and_nothing_is_looked_up(
             await redis.set(cache_key(rows[0], "v1"), b'{"n":0}')
             cache = PredictionCache(redis, job_timeout_seconds=60)
             await redis.config_resetstat()
-            found = await cache.lookup_or_open_job(
-                [key_suffix(r) for r in rows], None, "c" * 32, 7.0
-            )
+            suffixes = [key_suffix(r) for r in rows]
+            if lookup == "no model version":
+                found = await cache.lookup_or_open_job(2, suffixes, None, "c" * 32, 7.0)
+            else:
+                found = await cache.lookup_or_open_job(2, None, "v1", "c" * 32, 7.0)
             mgets = (await redis.info("commandstats")).get("cmdstat_mget", {}).get("calls", 0)
             return found, await redis.hgetall(job_key("c" * 32)), mgets
         finally:
