@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 
@@ -12,8 +11,6 @@ from redis.commands.core import Script as RedisScript
 from contract.scripts import Script, source
 from worker.model import LoadedModel, load_model
 from worker.settings import WorkerSettings
-
-log = logging.getLogger("irisq.worker")
 
 
 def redis_client(settings: WorkerSettings) -> redis.Redis:
