@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from contract.cache_keys import cache_key_prefix, canonical_values, key_suffix
-from worker.tasks import InvalidTaskPayload, _cache_keys, _item_results
+from worker.tasks import InvalidTaskPayload, _cache_keys
 from worker.tasks import _rows as read_rows
 
 
@@ -66,39 +65,6 @@ def test_malformed_items_are_refused(items: list[Any]) -> None:
 def test_a_job_without_items_is_refused() -> None:
     with pytest.raises(InvalidTaskPayload):
         _rows([{"job_id": "a"}])  # type: ignore[typeddict-item]
-
-
-def _one_by_one(classes: list[str], proba: np.ndarray) -> list[bytes]:
-    return [
-        orjson.dumps(
-            {
-                "prediction": classes[int(row.argmax())],
-                "class_index": int(row.argmax()),
-                "probabilities": dict(zip(classes, row.tolist(), strict=True)),
-            }
-        )
-        for row in proba
-    ]
-
-
-@pytest.mark.parametrize(
-    "classes",
-    [
-        ["setosa", "versicolor", "virginica"],
-        # Names that contain the split marker itself, quotes and non-ASCII text.
-        ['a,{"prediction":', 'b"}', "ç,{\\"],
-    ],
-)
-def test_item_results_are_each_items_exact_json(classes: list[str]) -> None:
-    proba = np.random.default_rng(1).dirichlet([1, 1, 1], size=500)
-    proba[0] = [1e-05, 1e-07, 1 - 1e-05 - 1e-07]
-    results = _item_results(classes, proba)
-    assert results == _one_by_one(classes, proba)
-    assert [orjson.loads(r)["prediction"] for r in results[:1]] == [classes[2]]
-
-
-def test_item_results_of_no_rows_are_empty() -> None:
-    assert _item_results(["a", "b", "c"], np.empty((0, 3))) == []
 
 
 @given(st.lists(st.lists(st.floats(-1e12, 1e12), min_size=4, max_size=4), min_size=1, max_size=20))
