@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import redis
 
 from bench.run import SCENARIOS, BenchStack, run_wrk
 from contract.jobs import JobField, job_key
-from contract.messages import DONE_CHANNEL
+from contract.messages import DONE_CHANNEL, parse
 
 TIMES = (JobField.CREATED_AT, JobField.STARTED_AT, JobField.FINISHED_AT)
 
@@ -70,11 +69,13 @@ class DoneChannelListener:
         started: dict[str, float] = {}
         tasks = []
         for seen, data in self.messages:
-            message = orjson.loads(data)
+            message = parse(data)
             task_id = message["task_id"]
-            if message.get("started"):
+            if task_id is None:
+                continue
+            if "started" in message:
                 started[task_id] = seen
-            elif task_id in started and message["jobs"]:
+            elif task_id in started and "jobs" in message and message["jobs"]:
                 tasks.append(Task(task_id, list(message["jobs"]), started[task_id], seen))
         return tasks
 

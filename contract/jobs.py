@@ -49,7 +49,8 @@ class JobField(StrEnum):
     MODEL_VERSION = "model_version"
     # JSON list, one entry per request item: the cached result, or null for a miss.
     CACHED = "cached"
-    # JSON list of the results for the misses, in request order (written by the worker).
+    # JSON list of the results for the misses, in request order, each an ItemResult with
+    # "cached": false (written by the worker; the done message carries the same bytes).
     RESULTS = "results"
     ERROR = "error"
 

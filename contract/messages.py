@@ -7,6 +7,12 @@
   finds none of its jobs open still announces its outcome, with no jobs: the gateway frees
   the task's slot. The sweeper's outcome for jobs it times out has `"task_id": null`.
 
+An outcome with done jobs is a JSON line, then the jobs' results one after the other: each
+done outcome gives its results as `[start, end]`, their place after the newline. A gateway
+reads the short line and splices a job's results into its response as they are, however many
+items they hold; nothing reads or re-encodes them on the way. (Compact JSON has no raw
+newline, so the first one ends the line.)
+
 The Lua scripts (contract/lua) write the outcomes; `parse` reads every message.
 """
 
@@ -30,8 +36,11 @@ class TaskStarted(TypedDict):
 class DoneOutcome(TypedDict):
     status: Literal["done"]  # JobStatus.DONE
     model_version: str
-    # One result per missed item, in request order: prediction, class_index, probabilities.
-    results: list[dict[str, Any]]
+    # How many of the results predict each class: the gateways count predictions from it.
+    counts: dict[str, int]
+    # The JSON list of the job's results, one per missed item in request order, each an
+    # ItemResult (contract/http.py) with "cached": false: the bytes the job record holds.
+    results: bytes
 
 
 class FailedOutcome(TypedDict):
@@ -56,8 +65,8 @@ def started_message(task_id: str) -> bytes:
     return orjson.dumps(message)
 
 
-def done_outcome(model_version: str, results: list[dict[str, Any]]) -> DoneOutcome:
-    return {"status": "done", "model_version": model_version, "results": results}
+def done_outcome(model_version: str, counts: dict[str, int], results: bytes) -> DoneOutcome:
+    return {"status": "done", "model_version": model_version, "counts": counts, "results": results}
 
 
 def failed_outcome(error: str) -> FailedOutcome:
@@ -66,8 +75,11 @@ def failed_outcome(error: str) -> FailedOutcome:
 
 def parse(data: bytes | str) -> TaskStarted | TaskOutcome:
     """A message from the channel, checked as far as its readers rely on it."""
+    if isinstance(data, str):
+        data = data.encode()
+    line, _, tail = data.partition(b"\n")
     try:
-        message = orjson.loads(data)
+        message = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise MalformedMessage("not JSON") from exc
     if not isinstance(message, dict) or not isinstance(message.get("task_id"), str | None):
@@ -80,5 +92,23 @@ def parse(data: bytes | str) -> TaskStarted | TaskOutcome:
         for outcome in jobs.values()
     ):
         raise MalformedMessage("not a task outcome")
+    for outcome in jobs.values():
+        if outcome["status"] == JobStatus.DONE:
+            outcome["results"] = _results(outcome, tail)
     message.setdefault("task_id", None)
     return message  # type: ignore[return-value]
+
+
+def _results(outcome: dict[str, Any], tail: bytes) -> bytes:
+    """A done outcome's results, cut from the message's tail."""
+    place, counts = outcome.get("results"), outcome.get("counts")
+    if not (
+        isinstance(place, list)
+        and len(place) == 2
+        and all(type(end) is int for end in place)
+        and 0 <= place[0] <= place[1] <= len(tail)
+        and isinstance(counts, dict)
+        and isinstance(outcome.get("model_version"), str)
+    ):
+        raise MalformedMessage("not a done outcome")
+    return tail[place[0] : place[1]]

@@ -78,6 +78,7 @@ def record_results(
     task_id: str,
     job_ids: Sequence[str],
     job_results: Sequence[bytes],
+    job_counts: Sequence[bytes],
     cache_keys: Sequence[str],
     item_results: Sequence[bytes],
     finished: float,
@@ -100,6 +101,7 @@ def record_results(
         task_id,
         model_version_json,
         *job_results,
+        *job_counts,
         *item_results,
     ]
     return keys, args

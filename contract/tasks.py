@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
 TASK_NAME = "irisq.predict"
 
 
 class TaskJob(TypedDict):
-    """One job of a task: its id and its missed items' canonical values, in request order."""
+    """One job of a task: its id and its missed items' measurements, in request order."""
 
     job_id: str
-    # Each row [sepal_length, sepal_width, petal_length, petal_width] (contract.http.FEATURES),
-    # rounded by contract.cache_keys.canonical_values.
-    items: list[list[float]]
+    # Each row [sepal_length, sepal_width, petal_length, petal_width] (contract.http.FEATURES)
+    # as validated. The worker rounds every row by the cache-key rule
+    # (contract.cache_keys.canonical_values) before it predicts, so a cached job's rows, which
+    # the gateway has rounded already for their keys, and a large job's raw rows are answered
+    # alike.
+    items: Sequence[Sequence[float]]
     # False: the worker writes no cache entries for these items (the gateway's size policy,
     # CACHE_MAX_ITEMS). Absent means True.
     cache: NotRequired[bool]
@@ -23,7 +27,7 @@ class TaskJob(TypedDict):
 TaskPayload = list[TaskJob]
 
 
-def task_job(job_id: str, items: list[list[float]], cache: bool = True) -> TaskJob:
+def task_job(job_id: str, items: Sequence[Sequence[float]], cache: bool = True) -> TaskJob:
     if cache:
         return {"job_id": job_id, "items": items}
     return {"job_id": job_id, "items": items, "cache": False}

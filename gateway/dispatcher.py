@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ class Dispatcher:
         self.sent_events: BufferedSentEvents | None = None
         self.events_flush: asyncio.TimerHandle | None = None
 
-    def submit(self, job_id: str, items: list[list[float]], cache: bool = True) -> None:
+    def submit(self, job_id: str, items: Sequence[Sequence[float]], cache: bool = True) -> None:
         if not self.pending.jobs:
             self.pending.since = time.monotonic()
         self.pending.jobs.append(task_job(job_id, items, cache))

@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 import orjson
 from redis.asyncio import Redis
@@ -152,18 +152,18 @@ class DoneListener:
         if job.future is not None and not job.future.done():
             job.future.set_result(outcome)
         if outcome["status"] == "done":
-            self._count(job, outcome["results"])
+            self._count(job, outcome["counts"])
 
-    def _count(self, job: OpenJob, results: list[dict[str, Any]]) -> None:
+    def _count(self, job: OpenJob, counts: dict[str, int]) -> None:
         # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
-        classes = Counter(result["prediction"] for result in results)
+        classes = Counter(counts)
         cached = 0
         if job.cached is not None:
             for entry in job.cached:
                 if entry is not None:
                     classes[orjson.loads(entry)["prediction"]] += 1
                     cached += 1
-        self.metrics.count_predictions(cached, len(results))
+        self.metrics.count_predictions(cached, sum(counts.values()))
         for prediction, count in classes.items():
             self.metrics.count_class(prediction, count)
 

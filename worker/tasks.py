@@ -11,28 +11,25 @@ import orjson
 from celery import Task, shared_task
 
 from contract import scripts
-from contract.cache_keys import (
-    CANONICAL_DECIMALS,
-    FAST_SPELLING_MAX,
-    cache_key_prefix,
-    canonical_values,
-    key_suffix,
-    key_suffixes,
-)
+from contract.cache_keys import FAST_SPELLING_MAX, cache_key_prefix, key_suffix, key_suffixes
 from contract.tasks import TASK_NAME, TaskPayload, readable_job_ids
 from worker import metrics, runtime
 from worker.failures import InvalidTaskPayload, PredictRequest, fail_jobs, public_error
 from worker.model import FloatArray
+from worker.rows import canonical_matrix
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.task")
 
 
-def _rows(jobs: TaskPayload) -> tuple[FloatArray, list[list[float]]]:
-    """The items of every job, canonical, as the model's matrix and as rows for the keys."""
+def _rows(jobs: TaskPayload) -> FloatArray:
+    """The items of every job as the model's matrix, canonical (contract/cache_keys.py).
+
+    A cached answer is the model's answer for its key's values, so every row is rounded as
+    the keys round it, whether the gateway rounded it already or not (contract/tasks.py).
+    """
     try:
-        items = [item for job in jobs for item in job["items"]]
-        matrix = np.asarray(items)
+        matrix = np.asarray([item for job in jobs for item in job["items"]])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidTaskPayload(f"malformed task payload: {exc}") from exc
     if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.dtype.kind not in "fiu":
@@ -40,19 +37,13 @@ def _rows(jobs: TaskPayload) -> tuple[FloatArray, list[list[float]]]:
     matrix = matrix.astype(np.float64, copy=False)
     if not np.isfinite(matrix).all():
         raise InvalidTaskPayload("each item must be four finite numbers")
-    # The gateway sends canonical values, which numpy's round leaves as they are: checking
-    # that costs far less than Python's `round` per value, and the payload's own lists are
-    # then the rows. Anything else is made canonical the exact way, as a cached answer is
-    # the model's answer for its key's values.
-    if (np.round(matrix, CANONICAL_DECIMALS) == matrix).all():
-        return matrix, items
-    rows = [canonical_values(row) for row in items]
-    return np.asarray(rows, dtype=np.float64), rows
+    return canonical_matrix(matrix)
 
 
-def _cache_keys(matrix: FloatArray, rows: list[list[float]], version: str) -> list[str]:
-    """The rows' cache keys; `rows` are canonical (from `_rows`)."""
+def _cache_keys(matrix: FloatArray, version: str) -> list[str]:
+    """The cache keys of canonical rows (from `_rows`)."""
     prefix = cache_key_prefix(version)
+    rows = matrix.tolist()
     if len(rows) and np.abs(matrix).max() < FAST_SPELLING_MAX:
         return [prefix + suffix for suffix in key_suffixes(rows)]
     return [prefix + key_suffix(row) for row in rows]
@@ -64,8 +55,9 @@ def _cache_keys(matrix: FloatArray, rows: list[list[float]], version: str) -> li
 def _result_template(classes: tuple[str, ...]) -> tuple[list[bytes], bytes]:
     """Per class index, a result's text up to its first probability; and the row template.
 
-    A row's JSON is `template % (heads[index], *probabilities)`, byte for byte what
-    `orjson.dumps` of its dict gives. Class names are JSON-escaped here, once per model.
+    A row's JSON is `template % (heads[index], *probabilities)` and its closing brace, byte
+    for byte what `orjson.dumps` of its dict gives. Class names are JSON-escaped here, once
+    per model.
     """
     names = [orjson.dumps(name) for name in classes]
     heads = [
@@ -73,7 +65,7 @@ def _result_template(classes: tuple[str, ...]) -> tuple[list[bytes], bytes]:
         for index, name in enumerate(names)
     ]
     # A `%` in a class name is text, not a conversion.
-    template = b"%s" + b",".join(name.replace(b"%", b"%%") + b":%s" for name in names) + b"}}"
+    template = b"%s" + b",".join(name.replace(b"%", b"%%") + b":%s" for name in names) + b"}"
     return heads, template
 
 
@@ -85,7 +77,12 @@ class _ResultsJson:
     """
 
     def __init__(self, classes: list[str], proba: FloatArray) -> None:
-        heads, self._template = _result_template(tuple(classes))
+        heads, template = _result_template(tuple(classes))
+        self._classes = classes
+        # A cache entry is the result alone; a job's results, which responses carry as they
+        # are, say that they were not cached (contract/messages.py).
+        self._entry, self._listed = template + b"}", template + b',"cached":false}'
+        self._indices = proba.argmax(axis=1)
         width = self._width = 1 + len(classes)  # a row's template arguments
         # orjson writes a numpy float64 as it writes the same Python float.
         probabilities = np.ascontiguousarray(proba, dtype=np.float64).ravel()
@@ -93,23 +90,30 @@ class _ResultsJson:
         values = text[1:-1].split(b",") if proba.size else []
         # Each row's arguments side by side: its head, then its probabilities.
         args = [b""] * (width * len(proba))
-        args[::width] = [heads[index] for index in proba.argmax(axis=1).tolist()]
+        args[::width] = [heads[index] for index in self._indices.tolist()]
         for column in range(len(classes)):
             args[1 + column :: width] = values[column :: len(classes)]
         self._args = args
 
-    def _text(self, start: int, end: int, separator: bytes) -> bytes:
-        template = separator.join([self._template] * (end - start))
+    def _text(self, start: int, end: int, row: bytes, separator: bytes) -> bytes:
+        template = separator.join([row] * (end - start))
         return template % tuple(self._args[start * self._width : end * self._width])
 
     def json_list(self, start: int, end: int) -> bytes:
-        """Rows `start` to `end` (exclusive) as one JSON list."""
-        return b"[" + self._text(start, end, b",") + b"]"
+        """Rows `start` to `end` (exclusive) as a job's results: one JSON list."""
+        return b"[" + self._text(start, end, self._listed, b",") + b"]"
 
     def each(self, start: int, end: int) -> list[bytes]:
-        """Rows `start` to `end` (exclusive), each as its own JSON."""
+        """Rows `start` to `end` (exclusive), each as its own JSON: cache entries."""
         # orjson writes no raw newline (it escapes one inside a string): it parts the rows.
-        return self._text(start, end, b"\n").split(b"\n") if end > start else []
+        return self._text(start, end, self._entry, b"\n").split(b"\n") if end > start else []
+
+    def counts(self, start: int, end: int) -> bytes:
+        """How many of rows `start` to `end` (exclusive) predict each class, as JSON."""
+        counts = np.bincount(self._indices[start:end], minlength=len(self._classes)).tolist()
+        return orjson.dumps(
+            {name: count for name, count in zip(self._classes, counts, strict=True) if count}
+        )
 
 
 def _job_ids(jobs: TaskPayload) -> list[str]:
@@ -153,7 +157,7 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
             log.info("task=%s jobs=0: every job already finished", task_id)
             return {"jobs": 0, "items": 0}
 
-    matrix, rows = _rows(jobs)
+    matrix = _rows(jobs)
     metrics.observe_task_size(jobs=len(jobs), items=len(matrix))
     with metrics.INFERENCE_SECONDS.time():
         proba = model.predict_proba(matrix)
@@ -162,6 +166,7 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
     finished = time.time()
     results = _ResultsJson(model.metadata.classes, proba)
     job_results: list[bytes] = []
+    job_counts: list[bytes] = []
     item_results: list[bytes] = []
     # The rows whose results are cached: every job's but those the gateway's size policy
     # keeps out of the cache (contract/tasks.py).
@@ -169,22 +174,20 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
     row = 0
     for job in jobs:
         end = row + len(job["items"])
-        # A cached job's rows need texts of their own, and its list is made of them.
+        job_results.append(results.json_list(row, end))
+        job_counts.append(results.counts(row, end))
         if job.get("cache", True):
-            cached = results.each(row, end)
-            item_results += cached
-            job_results.append(b"[" + b",".join(cached) + b"]")
+            item_results += results.each(row, end)
             cached_rows.extend(range(row, end))
-        else:
-            job_results.append(results.json_list(row, end))
         row = end
     if len(cached_rows) < row:
-        matrix, rows = matrix[cached_rows], [rows[i] for i in cached_rows]
+        matrix = matrix[cached_rows]
     keys, args = scripts.record_results(
         task_id=task_id,
         job_ids=job_ids,
         job_results=job_results,
-        cache_keys=_cache_keys(matrix, rows, version),
+        job_counts=job_counts,
+        cache_keys=_cache_keys(matrix, version),
         item_results=item_results,
         finished=finished,
         job_ttl_seconds=settings.job_ttl_seconds,

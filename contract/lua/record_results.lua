@@ -3,13 +3,16 @@
 -- KEYS: the model key, the deadlines index, the m jobs' keys, then the items' cache keys.
 -- ARGV: m, the cache TTL, the finish time, the finished jobs' deadline, the model TTL, the
 --   model version, the model metadata (JSON), the done channel, the task id, the version as
---   JSON, the m jobs' results (JSON lists), then one value per cache key.
+--   JSON, the m jobs' results (JSON lists), the m jobs' counts per class (JSON objects),
+--   then one value per cache key.
 -- Returns the number of jobs finished.
+-- The outcome is its JSON line, then the finished jobs' results, each at the [start, end]
+-- its outcome gives (contract/messages.py): the results are copied, never re-encoded.
 local m = tonumber(ARGV[1])
 local prefix_length = string.len('irisq:job:')
 redis.call('SET', KEYS[1], ARGV[7], 'EX', ARGV[5])
-local outcomes = {}
-local done = ':{"status":"done","model_version":' .. ARGV[10] .. ',"results":'
+local outcomes, tail, position = {}, {}, 0
+local done = ':{"status":"done","model_version":' .. ARGV[10] .. ',"counts":'
 for i = 1, m do
   local key = KEYS[2 + i]
   local status = redis.call('HGET', key, 'status')
@@ -20,15 +23,19 @@ for i = 1, m do
       'model_version', ARGV[6], 'results', results)
     local id = string.sub(key, prefix_length + 1)
     redis.call('ZADD', KEYS[2], ARGV[4], id)
-    -- The results are JSON already: the outcome is spliced, not re-encoded.
-    outcomes[#outcomes + 1] = cjson.encode(id) .. done .. results .. '}'
+    local finish = position + string.len(results)
+    outcomes[#outcomes + 1] = cjson.encode(id) .. done .. ARGV[10 + m + i] ..
+      ',"results":[' .. string.format('%d,%d', position, finish) .. ']}'
+    tail[#tail + 1] = results
+    position = finish
   end
 end
-local value = 10 + m
+local value = 10 + 2 * m
 for i = 3 + m, #KEYS do
   value = value + 1
   redis.call('SET', KEYS[i], ARGV[value], 'EX', ARGV[2])
 end
 redis.call('PUBLISH', ARGV[8],
-  '{"task_id":' .. cjson.encode(ARGV[9]) .. ',"jobs":{' .. table.concat(outcomes, ',') .. '}}')
+  '{"task_id":' .. cjson.encode(ARGV[9]) .. ',"jobs":{' .. table.concat(outcomes, ',') .. '}}\n'
+  .. table.concat(tail))
 return #outcomes

@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -14,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from contract.cache_keys import canonical_rows, canonical_values
+from contract.cache_keys import canonical_rows
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse
 from contract.jobs import JobStatus, merge_items, new_job_id
 from contract.messages import JobOutcome, done_outcome, failed_outcome
@@ -197,13 +198,17 @@ async def predict(request: Request) -> Response:
         )
     if services.capacity.full:
         raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
-    # Only requests within CACHE_MAX_ITEMS use the cache; the others need no key text.
+    # Only requests within CACHE_MAX_ITEMS use the cache, and only their rows are rounded
+    # here, for their keys. The worker rounds every row again, all at once (worker/rows.py):
+    # rounded one value at a time here, a large request's rows cost the event loop more
+    # than the rest of the request.
     use_cache = len(body.items) <= settings.cache_max_items
     key_suffixes: list[str] | None = None
+    values: Sequence[Sequence[float]]
     if use_cache:
         values, key_suffixes = canonical_rows([item.values() for item in body.items])
     else:
-        values = [canonical_values(item.values()) for item in body.items]
+        values = [item.values() for item in body.items]
     version = services.model.version
     job_id = new_job_id()
     cached = await services.cache.lookup_or_open_job(
@@ -251,12 +256,15 @@ async def predict(request: Request) -> Response:
     if outcome["status"] == "failed":
         metrics.jobs_failed.inc()
         raise ProblemError(500, outcome["error"], extra={"job_id": job_id})
-    return _json(
-        {
-            "model_version": outcome["model_version"],
-            "job_id": job_id,
-            "items": merge_items(cached, outcome["results"]),
-        }
+    version = outcome["model_version"]
+    if hits:
+        items = merge_items(cached, orjson.loads(outcome["results"]))
+        return _json({"model_version": version, "job_id": job_id, "items": items})
+    # Every item is the worker's: its results go into the response as they are.
+    return Response(
+        b'{"model_version":%b,"job_id":"%b","items":%b}'
+        % (orjson.dumps(version), job_id.encode(), outcome["results"]),
+        media_type="application/json",
     )
 
 
@@ -269,9 +277,9 @@ async def _last_look(services: Services, job_id: str) -> JobOutcome | None:
     if view.status is JobStatus.FAILED:
         outcome = failed_outcome(view.error or "prediction failed")
     else:
-        results = [
-            item.model_dump(exclude={"cached"}) for item in view.items or [] if not item.cached
-        ]
-        outcome = done_outcome(view.model_version or "", results)
+        fresh = [item for item in view.items or [] if not item.cached]
+        counts = Counter(item.prediction for item in fresh)
+        results = orjson.dumps([item.model_dump() for item in fresh])
+        outcome = done_outcome(view.model_version or "", dict(counts), results)
     services.listener.settle(job_id, outcome)
     return outcome

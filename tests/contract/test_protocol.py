@@ -59,11 +59,24 @@ def test_job_ids_are_32_hex_digits_matched_whole() -> None:
 
 def test_messages_read_back_as_written() -> None:
     assert parse(started_message("t1")) == {"task_id": "t1", "started": True}
-    outcome = {
+    results = b'[{"prediction":"setosa"}]'
+    done = {"status": "done", "model_version": "v1", "counts": {"setosa": 1}}
+    line = {
         "task_id": "t2",
-        "jobs": {"a": done_outcome("v1", [{"prediction": "setosa"}]), "b": failed_outcome("x")},
+        "jobs": {
+            "a": {**done, "results": [0, 0]},
+            "b": failed_outcome("x"),
+            "c": {**done, "results": [0, len(results)]},
+        },
     }
-    assert parse(orjson.dumps(outcome)) == outcome
+    assert parse(orjson.dumps(line) + b"\n" + results) == {
+        "task_id": "t2",
+        "jobs": {
+            "a": done_outcome("v1", {"setosa": 1}, b""),
+            "b": failed_outcome("x"),
+            "c": done_outcome("v1", {"setosa": 1}, results),
+        },
+    }
     # The sweeper's outcome has no task.
     assert parse(b'{"task_id":null,"jobs":{}}') == {"task_id": None, "jobs": {}}
 
@@ -71,7 +84,11 @@ def test_messages_read_back_as_written() -> None:
 @pytest.mark.parametrize(
     "data",
     [b"not json", b"[]", b'{"task_id":1,"jobs":{}}', b'{"task_id":"t"}',
-     b'{"task_id":"t","jobs":{"a":{"status":"queued"}}}', b'{"task_id":"t","jobs":[]}'],
+     b'{"task_id":"t","jobs":{"a":{"status":"queued"}}}', b'{"task_id":"t","jobs":[]}',
+     # A done outcome whose results lie outside the tail, or without its counts.
+     b'{"task_id":"t","jobs":{"a":{"status":"done","model_version":"v","counts":{},'
+     b'"results":[0,3]}}}\n[]',
+     b'{"task_id":"t","jobs":{"a":{"status":"done","model_version":"v","results":[0,2]}}}\n[]'],
 )  # fmt: skip
 def test_anything_else_on_the_channel_is_malformed(data: bytes) -> None:
     with pytest.raises(MalformedMessage):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
-import orjson
 import redis
 
 from contract.jobs import JobField, job_key
-from contract.messages import DONE_CHANNEL
+from contract.messages import DONE_CHANNEL, parse
 from contract.tasks import TASK_NAME, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
@@ -34,7 +33,7 @@ def test_the_started_message_comes_with_the_running_marks_and_before_the_outcome
     while len(messages) < 2 and time.monotonic() < deadline:
         message = channel.get_message(timeout=0.5)
         if message is not None:
-            messages.append(orjson.loads(message["data"]))
+            messages.append(parse(message["data"]))
     started_at = client.hget(job_key(job_id), JobField.STARTED_AT)
     channel.close()
     client.close()

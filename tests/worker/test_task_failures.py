@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from celery import Celery
 
 from contract.jobs import JOB_DEADLINES_KEY, job_key
-from contract.messages import DONE_CHANNEL
+from contract.messages import DONE_CHANNEL, parse
 from contract.tasks import TASK_NAME, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
@@ -49,7 +48,7 @@ class Worker:
             message = self.channel.get_message(timeout=0.5)
             if message is None:
                 continue
-            body: dict[str, Any] = orjson.loads(message["data"])
+            body: dict[str, Any] = dict(parse(message["data"]))
             if body.get("task_id") == task_id and not body.get("started"):
                 return body
         raise TimeoutError(f"no outcome for task {task_id} in {timeout}s")

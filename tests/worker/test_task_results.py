@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from worker.tasks import _ResultsJson
 IRIS = ["setosa", "versicolor", "virginica"]
 
 
-def _result_dicts(classes: list[str], proba: FloatArray) -> list[bytes]:
+def _result_dicts(classes: list[str], proba: FloatArray, **extra: Any) -> list[bytes]:
     """The straightforward way: one dict per row, one `orjson.dumps` each."""
     return [
         orjson.dumps(
@@ -25,6 +26,7 @@ def _result_dicts(classes: list[str], proba: FloatArray) -> list[bytes]:
                 "prediction": classes[int(row.argmax())],
                 "class_index": int(row.argmax()),
                 "probabilities": dict(zip(classes, row.tolist(), strict=True)),
+                **extra,
             }
         )
         for row in proba
@@ -48,15 +50,19 @@ def _same_json(got: bytes, expected: bytes) -> None:
 
 
 def _assert_results(classes: list[str], proba: FloatArray, cuts: list[int]) -> None:
-    """The rows between consecutive cuts, each alone and as one list, as dumped one by one."""
+    """The rows between consecutive cuts, each alone (cache entries) and as one list (a job's
+    results, each item marked not cached), as dumped one by one; and their class counts."""
     expected = _result_dicts(classes, proba)
+    listed = _result_dicts(classes, proba, cached=False)
     results = _ResultsJson(classes, proba)
     for start, end in itertools.pairwise(cuts):
         each = results.each(start, end)
         assert len(each) == end - start
         for text, dumped in zip(each, expected[start:end], strict=True):
             _same_json(text, dumped)
-        _same_json(results.json_list(start, end), b"[" + b",".join(expected[start:end]) + b"]")
+        _same_json(results.json_list(start, end), b"[" + b",".join(listed[start:end]) + b"]")
+        predicted = Counter(orjson.loads(text)["prediction"] for text in each)
+        assert orjson.loads(results.counts(start, end)) == dict(predicted)
 
 
 SPECIAL = [0.0, 1.0, 1e-05, 1e-07, 5e-324, 0.1, 1 / 3, 0.30000000000000004, 0.12345678901234568]
