@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from gateway.api_docs import install_api_docs
 from gateway.errors import install_error_handlers
 from gateway.library_internals import warn_if_unchecked
 from gateway.limits import BodySizeLimitMiddleware
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # irisq exports Prometheus metrics (gateway/metrics.py) and no OpenTelemetry: FastAPI's
         # own hooks would read the environment on every request to find that out.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # FastAPI's own pages load their scripts from a CDN: /docs is served with local files
+        # (gateway/api_docs.py) and ReDoc is left out.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # path (docs/performance.md). The routes carry their own tags, responses and route
         # class; nothing is set at inclusion.
         app.router.routes.extend(router.routes)
+    # After the API's routes, so requests to the API never try the documentation's first.
+    install_api_docs(app)
     # Added last = outermost: oversized bodies are refused before anything else runs.
     app.add_middleware(
         CORSMiddleware,
