@@ -3,14 +3,18 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApiClient } from "./api";
 import { App } from "./App";
+import { FakeEventSources } from "./test/fakeEventSource";
 import { ScriptedFetch, json, problem } from "./test/fakeFetch";
 import { FAST_POLL, MODEL, SETOSA, VIRGINICA, jobView, response } from "./test/fixtures";
 
 let net: ScriptedFetch;
+let streams: FakeEventSources;
 
-function renderApp(poll = FAST_POLL) {
+/** The app on scripted fetch; `push` gives it event streams, else it is a browser without. */
+function renderApp(poll = FAST_POLL, { push = false } = {}) {
   const user = userEvent.setup();
-  render(<App api={createApiClient("", net.fetch)} poll={poll} />);
+  const api = createApiClient("", net.fetch, push ? streams.open : null);
+  render(<App api={api} poll={poll} />);
   return user;
 }
 
@@ -34,6 +38,7 @@ async function fillSetosa(user: ReturnType<typeof userEvent.setup>) {
 
 beforeEach(() => {
   net = new ScriptedFetch().always("GET", "/model", () => json(200, MODEL));
+  streams = new FakeEventSources();
 });
 
 afterEach(() => {
@@ -295,5 +300,168 @@ describe("a batch from CSV", () => {
     expect(
       await batch().findByText("Line 4: petal_length: Input should be a finite number"),
     ).toBeInTheDocument();
+  });
+});
+
+describe("a job followed by push", () => {
+  async function submitSetosa(user: ReturnType<typeof userEvent.setup>, jobId = "j1") {
+    await fillSetosa(user);
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    (await net.next("POST", "/predict")).respond(
+      json(202, { job_id: jobId, status: "queued", status_url: `/jobs/${jobId}` }),
+    );
+    return streams.next();
+  }
+
+  it("listens to the job's events and shows each state, without polling", async () => {
+    const user = renderApp(FAST_POLL, { push: true });
+    const stream = await submitSetosa(user);
+    expect(stream.url).toBe("/jobs/j1/events");
+    stream.emit("queued", jobView("j1", "queued"));
+    expect(await single().findByText("Job j1 is queued.")).toBeInTheDocument();
+    stream.emit("running", jobView("j1", "running"));
+    expect(await single().findByText("Job j1 is running.")).toBeInTheDocument();
+    stream.emit(
+      "done",
+      jobView("j1", "done", {
+        items: [SETOSA],
+        created_at: 1000,
+        started_at: 1000.004,
+        finished_at: 1000.015,
+      }),
+    );
+    expect(await single().findByText("Done.")).toBeInTheDocument();
+    expect(single().getByRole("heading", { name: /Predicted species: setosa/ })).toBeVisible();
+    expect(stream.closed).toBe(true);
+    expect(net.count("GET", "/jobs/j1")).toBe(0);
+    // The job's own time, from its record; not the time until an answer reached the page.
+    expect(single().getByText(/^15 ms \(4 ms queued, 11 ms running\)/)).toBeInTheDocument();
+    expect(history().getByText(/15 ms, model rf-abc123/)).toBeInTheDocument();
+  });
+
+  it("shows a job that failed on the worker, from its failed event", async () => {
+    const user = renderApp(FAST_POLL, { push: true });
+    const stream = await submitSetosa(user, "j2");
+    stream.emit("failed", jobView("j2", "failed", { error: "the model could not be loaded" }));
+    const banner = await single().findByRole("alert");
+    expect(banner).toHaveTextContent("Job j2 failed.");
+    expect(banner).toHaveTextContent("the model could not be loaded");
+    expect(stream.closed).toBe(true);
+  });
+
+  it("falls back to polling when the stream fails before the job ends", async () => {
+    const user = renderApp(FAST_POLL, { push: true });
+    const stream = await submitSetosa(user);
+    stream.emit("queued", jobView("j1", "queued"));
+    stream.fail();
+    expect(stream.closed).toBe(true);
+    (await net.next("GET", "/jobs/j1")).respond(
+      json(200, jobView("j1", "done", { items: [SETOSA] })),
+    );
+    expect(await single().findByText("Done.")).toBeInTheDocument();
+    expect(single().getByRole("heading", { name: /Predicted species: setosa/ })).toBeVisible();
+  });
+
+  it("polls in a browser without EventSource", async () => {
+    const user = renderApp();
+    await fillSetosa(user);
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    (await net.next("POST", "/predict")).respond(
+      json(202, { job_id: "j1", status: "queued", status_url: "/jobs/j1" }),
+    );
+    (await net.next("GET", "/jobs/j1")).respond(
+      json(200, jobView("j1", "done", { items: [SETOSA] })),
+    );
+    expect(await single().findByText("Done.")).toBeInTheDocument();
+    expect(streams.opened).toHaveLength(0);
+  });
+
+  it("closes the stream when the page goes away", async () => {
+    const user = userEvent.setup();
+    const api = createApiClient("", net.fetch, streams.open);
+    const { unmount } = render(<App api={api} poll={FAST_POLL} />);
+    const stream = await submitSetosa(user);
+    expect(stream.closed).toBe(false);
+    unmount();
+    expect(stream.closed).toBe(true);
+  });
+
+  it("closes the last job's stream when a new request is sent", async () => {
+    const user = renderApp(FAST_POLL, { push: true });
+    const first = await submitSetosa(user, "j1");
+    const second = await submitSetosa(user, "j2");
+    expect(first.closed).toBe(true);
+    expect(second.closed).toBe(false);
+    first.emit("done", jobView("j1", "done", { items: [VIRGINICA] }));
+    second.emit("done", jobView("j2", "done", { items: [SETOSA] }));
+    expect(await single().findByRole("heading", { name: /setosa/ })).toBeInTheDocument();
+  });
+});
+
+describe("a new request or an error clears the last answer", () => {
+  it("a single flower's result goes when bad values are submitted", async () => {
+    const user = renderApp();
+    await fillSetosa(user);
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    (await net.next("POST", "/predict")).respond(
+      json(200, response([{ ...SETOSA, cached: true }])),
+    );
+    expect(await single().findByRole("heading", { name: /setosa/ })).toBeInTheDocument();
+
+    await user.clear(field("Petal width"));
+    await user.type(field("Petal width"), "-1");
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    expect(errorOf(field("Petal width"))).toBe("Must be greater than 0 cm.");
+    expect(single().queryByRole("heading", { name: /Predicted species/ })).toBeNull();
+    expect(single().queryByRole("img")).toBeNull();
+    expect(single().getByRole("status")).toBeEmptyDOMElement();
+  });
+
+  it("a single flower's result goes when a field turns bad", async () => {
+    const user = renderApp();
+    await fillSetosa(user);
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    (await net.next("POST", "/predict")).respond(
+      json(200, response([{ ...SETOSA, cached: true }])),
+    );
+    expect(await single().findByRole("heading", { name: /setosa/ })).toBeInTheDocument();
+    await user.clear(field("Sepal length"));
+    await user.type(field("Sepal length"), "abc");
+    await user.tab();
+    expect(errorOf(field("Sepal length"))).toBe("Enter a number, like 5.1.");
+    expect(single().queryByRole("heading", { name: /Predicted species/ })).toBeNull();
+  });
+
+  it("a single flower's result goes while the next request is on its way", async () => {
+    const user = renderApp();
+    await fillSetosa(user);
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    (await net.next("POST", "/predict")).respond(
+      json(200, response([{ ...SETOSA, cached: true }])),
+    );
+    expect(await single().findByRole("heading", { name: /setosa/ })).toBeInTheDocument();
+    await user.click(single().getByRole("button", { name: "Predict" }));
+    expect(single().queryByRole("heading", { name: /Predicted species/ })).toBeNull();
+    (await net.next("POST", "/predict")).respond(problem(503, "Redis is unavailable"));
+    expect(await single().findByRole("alert")).toHaveTextContent("The service is unavailable.");
+    expect(single().queryByRole("heading", { name: /Predicted species/ })).toBeNull();
+  });
+
+  it("a batch's table goes when the next rows are not valid", async () => {
+    const user = renderApp();
+    await user.click(batch().getByLabelText(/CSV rows/));
+    await user.paste("5.1,3.5,1.4,0.2");
+    await user.click(batch().getByRole("button", { name: "Predict batch" }));
+    (await net.next("POST", "/predict")).respond(
+      json(200, response([{ ...SETOSA, cached: true }])),
+    );
+    expect(await batch().findByRole("table", { name: "Batch results" })).toBeInTheDocument();
+
+    await user.clear(batch().getByLabelText(/CSV rows/));
+    await user.paste("5.1,3.5,1.4,0.2\n5.1,3.5");
+    await user.click(batch().getByRole("button", { name: "Predict batch" }));
+    expect(batch().getByRole("alert")).toHaveTextContent("Line 2: expected 4 values, found 2");
+    expect(batch().queryByRole("table")).toBeNull();
+    expect(batch().queryByRole("button", { name: "Download results (CSV)" })).toBeNull();
   });
 });

@@ -9,6 +9,7 @@ import {
   parseFieldPath,
   type Feature,
 } from "./api";
+import { FakeEventSources } from "./test/fakeEventSource";
 import { json, problem } from "./test/fakeFetch";
 import { SETOSA, jobView, response } from "./test/fixtures";
 
@@ -89,6 +90,32 @@ describe("the API client", () => {
     expect(error).not.toBeInstanceOf(UnavailableError);
     expect((error as ApiError).status).toBe(404);
     expect((error as ApiError).message).toBe("No such job");
+  });
+
+  it("opens a job's event stream on the same base as the other calls", () => {
+    const streams = new FakeEventSources();
+    const api = createApiClient("http://api.test", vi.fn(), streams.open);
+    expect(api.jobEvents("j 1")).toBe(streams.opened[0]);
+    expect(streams.opened[0]!.url).toBe("http://api.test/jobs/j%201/events");
+  });
+
+  it("opens the browser's EventSource, or none where there is none", () => {
+    const opened: string[] = [];
+    class FakeEventSource {
+      constructor(url: string) {
+        opened.push(url);
+      }
+      addEventListener() {}
+      close() {}
+    }
+    vi.stubGlobal("EventSource", FakeEventSource);
+    expect(createApiClient("").jobEvents("j1")).toBeInstanceOf(FakeEventSource);
+    expect(opened).toEqual(["/jobs/j1/events"]);
+    // null stands for a browser without EventSource, where there is one.
+    expect(createApiClient("", vi.fn(), null).jobEvents("j1")).toBeNull();
+    vi.stubGlobal("EventSource", undefined);
+    expect(createApiClient("").jobEvents("j1")).toBeNull();
+    vi.unstubAllGlobals();
   });
 
   it("passes an abort through instead of calling it a network error", async () => {

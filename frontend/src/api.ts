@@ -77,6 +77,20 @@ export class UnavailableError extends Error {
   }
 }
 
+/** As much of an EventSource as the app uses: named events, `error`, and close. */
+export interface EventStream {
+  addEventListener(type: string, listener: (event: Event) => void): void;
+  close(): void;
+}
+
+/** Opens a server-sent event stream; EventSource in a browser, a fake in unit tests. */
+export type OpenEventStream = (url: string) => EventStream;
+
+/** The browser's EventSource, or null where it has none. Looked up per call, like fetch. */
+function browserEventStream(url: string): EventStream | null {
+  return typeof globalThis.EventSource === "function" ? new globalThis.EventSource(url) : null;
+}
+
 export type SubmitOutcome =
   { kind: "done"; response: PredictionResponse } | { kind: "accepted"; job: JobAccepted };
 
@@ -84,6 +98,12 @@ export interface ApiClient {
   /** POST /predict with `Prefer: respond-async`: 200 when every item was cached, else 202. */
   predict(items: Measurements[], signal?: AbortSignal): Promise<SubmitOutcome>;
   getJob(jobId: string, signal?: AbortSignal): Promise<JobView>;
+  /**
+   * GET /jobs/{id}/events: server-sent events named queued, running, done or failed, each
+   * carrying the JobView that GET /jobs/{id} would answer; the stream ends after done or
+   * failed. Null where the browser has no EventSource. The caller closes the stream.
+   */
+  jobEvents(jobId: string): EventStream | null;
   getModel(signal?: AbortSignal): Promise<ModelMetadata>;
 }
 
@@ -122,7 +142,14 @@ async function toError(response: Response): Promise<Error> {
   return response.status === 422 ? new ValidationError(described) : new ApiError(described);
 }
 
-export function createApiClient(base: string = apiBase(), fetchImpl?: FetchLike): ApiClient {
+/**
+ * `openStream` replaces the browser's EventSource (tests); null acts as a browser without one.
+ */
+export function createApiClient(
+  base: string = apiBase(),
+  fetchImpl?: FetchLike,
+  openStream?: OpenEventStream | null,
+): ApiClient {
   // Looked up per call, not captured at import, so tests and polyfills may replace it.
   const doFetch: FetchLike = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
 
@@ -158,6 +185,12 @@ export function createApiClient(base: string = apiBase(), fetchImpl?: FetchLike)
         signal,
       });
       return (await response.json()) as JobView;
+    },
+
+    jobEvents(jobId) {
+      const url = `${base}/jobs/${encodeURIComponent(jobId)}/events`;
+      if (openStream === null) return null;
+      return openStream ? openStream(url) : browserEventStream(url);
     },
 
     async getModel(signal) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { IDLE, isBusy, jobReducer, type JobAction, type JobState } from "./jobState";
-import { SETOSA, response } from "./test/fixtures";
+import { SETOSA, SETOSA_FLOWER, response } from "./test/fixtures";
 
 function run(actions: JobAction[], from: JobState = IDLE): JobState {
   return actions.reduce(jobReducer, from);
@@ -15,11 +15,15 @@ describe("jobReducer", () => {
     const running = run([{ type: "status", jobId: "j1", status: "running" }], queued);
     expect(running.phase).toBe("running");
     expect(isBusy(running)).toBe(true);
-    const done = run([{ type: "done", response: response([SETOSA], "j1"), at: 1750 }], running);
+    const done = run(
+      [{ type: "done", items: [SETOSA_FLOWER], response: response([SETOSA], "j1"), at: 1750 }],
+      running,
+    );
     expect(done).toEqual({
       phase: "done",
+      items: [SETOSA_FLOWER],
       response: response([SETOSA], "j1"),
-      elapsedMs: 750,
+      timing: { source: "round-trip", totalMs: 750 },
       cached: false,
     });
     expect(isBusy(done)).toBe(false);
@@ -29,9 +33,23 @@ describe("jobReducer", () => {
     const cached = response([{ ...SETOSA, cached: true }]);
     const state = run([
       { type: "submit", startedAt: 0, count: 1 },
-      { type: "done", response: cached, at: 5 },
+      { type: "done", items: [SETOSA_FLOWER], response: cached, at: 5 },
     ]);
-    expect(state).toMatchObject({ phase: "done", cached: true, elapsedMs: 5 });
+    expect(state).toMatchObject({
+      phase: "done",
+      cached: true,
+      timing: { source: "round-trip", totalMs: 5 },
+    });
+  });
+
+  it("keeps the job's own time from its record when the answer came from a job", () => {
+    const timing = { source: "job" as const, totalMs: 12, queuedMs: 2, runMs: 10 };
+    const state = run([
+      { type: "submit", startedAt: 0, count: 1 },
+      { type: "status", jobId: "j1", status: "queued" },
+      { type: "done", items: [SETOSA_FLOWER], response: response([SETOSA], "j1"), at: 900, timing },
+    ]);
+    expect(state).toMatchObject({ phase: "done", timing });
   });
 
   it("ignores statuses of another job", () => {

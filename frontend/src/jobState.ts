@@ -1,5 +1,6 @@
 // The state of one prediction request, from the click to its answer, as the user sees it.
-import type { FieldError, JobStatus, PredictionResponse } from "./api";
+import type { FieldError, JobStatus, Measurements, PredictionResponse } from "./api";
+import { roundTrip, type Timing } from "./timing";
 
 export type Failure =
   /** 422: the server named the bad fields. */
@@ -29,8 +30,10 @@ export type JobState =
   | ({ phase: "running" } & Following)
   | {
       phase: "done";
+      /** What was sent: items[i] is answered by response.items[i]. */
+      items: Measurements[];
       response: PredictionResponse;
-      elapsedMs: number;
+      timing: Timing;
       /** Every item came from the cache: the answer needed no job. */
       cached: boolean;
     }
@@ -42,7 +45,14 @@ export type JobAction =
   | { type: "submit"; startedAt: number; count: number }
   | { type: "status"; jobId: string; status: JobStatus }
   | { type: "unreachable"; jobId: string }
-  | { type: "done"; response: PredictionResponse; at: number }
+  /** `timing` from the job's record when there is one; else the round trip ends `at`. */
+  | {
+      type: "done";
+      items: Measurements[];
+      response: PredictionResponse;
+      at: number;
+      timing?: Timing | null;
+    }
   | { type: "failed"; failure: Failure }
   | { type: "overdue"; jobId: string; lastStatus: JobStatus }
   | { type: "resume"; jobId: string }
@@ -76,12 +86,13 @@ export function jobReducer(state: JobState, action: JobAction): JobState {
       return state;
     case "done": {
       const base = active(state);
-      const items = action.response.items;
+      const results = action.response.items;
       return {
         phase: "done",
+        items: action.items,
         response: action.response,
-        elapsedMs: base ? Math.max(0, action.at - base.startedAt) : 0,
-        cached: items.length > 0 && items.every((item) => item.cached),
+        timing: action.timing ?? roundTrip(base ? base.startedAt : action.at, action.at),
+        cached: results.length > 0 && results.every((item) => item.cached),
       };
     }
     case "failed":

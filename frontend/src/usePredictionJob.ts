@@ -5,21 +5,27 @@ import {
   UnavailableError,
   ValidationError,
   type ApiClient,
+  type JobView,
   type Measurements,
   type PredictionResponse,
 } from "./api";
+import { DEFAULT_STREAM, StreamUnavailable, streamJob } from "./jobEvents";
 import { IDLE, jobReducer, type Failure, type JobState } from "./jobState";
 import { DEFAULT_POLL, DeadlineExceeded, pollJob, type PollOptions } from "./polling";
+import { jobTiming, roundTrip, type Timing } from "./timing";
 
 export interface Settled {
   items: Measurements[];
   response: PredictionResponse;
-  elapsedMs: number;
+  timing: Timing;
   cached: boolean;
 }
 
 export interface JobOptions {
+  /** Polling, when the job's event stream cannot be used; its deadline bounds the stream too. */
   poll?: PollOptions;
+  /** Silence allowed before the stream's first event (a buffering proxy), then polling. */
+  firstEventMs?: number;
   now?: () => number;
   /** Called once per answered request (for the history). */
   onDone?: (settled: Settled) => void;
@@ -70,45 +76,64 @@ export function usePredictionJob(api: ApiClient, options: JobOptions = {}): Pred
   }, []);
 
   const finish = useCallback(
-    (items: Measurements[], response: PredictionResponse) => {
+    (items: Measurements[], response: PredictionResponse, job: Timing | null = null) => {
       const at = now();
-      dispatch({ type: "done", response, at });
+      // Without a job record (cached, or a sync answer) the page's own round trip is shown.
+      const timing = job ?? roundTrip(startedAt.current, at);
+      dispatch({ type: "done", items, response, at, timing });
       const cached = response.items.length > 0 && response.items.every((i) => i.cached);
-      opts.current.onDone?.({ items, response, elapsedMs: at - startedAt.current, cached });
+      opts.current.onDone?.({ items, response, timing, cached });
     },
     [now],
+  );
+
+  /** The job's end by push (its event stream), or by polling when the stream is unavailable. */
+  const untilFinished = useCallback(
+    async (jobId: string, signal: AbortSignal): Promise<JobView> => {
+      const poll = opts.current.poll ?? DEFAULT_POLL;
+      const onStatus = (view: JobView) => {
+        if (!signal.aborted) dispatch({ type: "status", jobId, status: view.status });
+      };
+      const deadline = now() + poll.deadlineMs;
+      try {
+        const stream = {
+          deadlineMs: poll.deadlineMs,
+          firstEventMs: opts.current.firstEventMs ?? DEFAULT_STREAM.firstEventMs,
+        };
+        return await streamJob(api.jobEvents, jobId, stream, { onStatus }, signal);
+      } catch (error) {
+        if (!(error instanceof StreamUnavailable)) throw error;
+      }
+      const hooks = {
+        now,
+        onStatus,
+        onUnreachable: () => {
+          if (!signal.aborted) dispatch({ type: "unreachable", jobId });
+        },
+      };
+      const left = { ...poll, deadlineMs: Math.max(0, deadline - now()) };
+      return pollJob(api.getJob, jobId, left, hooks, signal);
+    },
+    [api, now],
   );
 
   const follow = useCallback(
     async (jobId: string, items: Measurements[], controller: AbortController) => {
       const { signal } = controller;
       try {
-        const view = await pollJob(
-          api.getJob,
-          jobId,
-          opts.current.poll ?? DEFAULT_POLL,
-          {
-            now,
-            onStatus: (v) => {
-              if (!signal.aborted) dispatch({ type: "status", jobId, status: v.status });
-            },
-            onUnreachable: () => {
-              if (!signal.aborted) dispatch({ type: "unreachable", jobId });
-            },
-          },
-          signal,
-        );
+        const view = await untilFinished(jobId, signal);
         if (signal.aborted) return;
         if (view.status === "failed") {
           const detail = view.error ?? "the job failed on the worker";
           dispatch({ type: "failed", failure: { kind: "job", detail, jobId } });
           return;
         }
-        finish(items, {
+        const response = {
           model_version: view.model_version ?? "unknown",
           job_id: view.job_id,
           items: view.items ?? [],
-        });
+        };
+        finish(items, response, jobTiming(view));
       } catch (error) {
         if (signal.aborted || isAbort(error)) return;
         if (error instanceof DeadlineExceeded) {
@@ -118,7 +143,7 @@ export function usePredictionJob(api: ApiClient, options: JobOptions = {}): Pred
         dispatch({ type: "failed", failure: toFailure(error) });
       }
     },
-    [api, finish, now],
+    [untilFinished, finish],
   );
 
   const submit = useCallback(

@@ -1,11 +1,11 @@
 import { useId, useMemo, useState, type ChangeEvent, type FormEvent } from "react";
 import { parseFieldPath, type ApiClient } from "../api";
 import { MAX_ROWS, parseCsv, resultsToCsv, type CsvProblem, type CsvRow } from "../csv";
-import { formatSeconds } from "../format";
 import type { PollOptions } from "../polling";
 import { usePredictionJob, type Settled } from "../usePredictionJob";
 import { BatchResultsTable } from "./BatchResultsTable";
 import { JobStatusView } from "./JobStatusView";
+import { TimeTaken } from "./TimeTaken";
 
 interface Props {
   api: ApiClient;
@@ -61,7 +61,11 @@ export function BatchPanel({ api, now, poll, onDone }: Props) {
     event.preventDefault();
     const parsed = parseCsv(text);
     setProblems(parsed.errors);
-    if (parsed.errors.length > 0) return;
+    if (parsed.errors.length > 0) {
+      // The last batch's table (or error) must not sit below a banner about these rows.
+      job.reset();
+      return;
+    }
     setSent(parsed.rows);
     void job.submit(parsed.rows.map((row) => row.item));
   }
@@ -139,21 +143,13 @@ export function BatchPanel({ api, now, poll, onDone }: Props) {
         <div className="batch-results">
           <div className="batch-summary">
             <p>
-              {results.length} rows in {formatSeconds(state.elapsedMs)}, model{" "}
-              <code>{state.response.model_version}</code>
-              {state.cached ? ", all cached" : ""}.
+              {results.length} rows, model <code>{state.response.model_version}</code>
+              {state.cached ? ", all cached" : ""}. Time taken:{" "}
+              <TimeTaken timing={state.timing} cached={state.cached} />.
             </p>
             <button
               type="button"
-              onClick={() =>
-                download(
-                  resultsToCsv(
-                    sent.map((r) => r.item),
-                    results,
-                  ),
-                  "irisq-predictions.csv",
-                )
-              }
+              onClick={() => download(resultsToCsv(state.items, results), "irisq-predictions.csv")}
             >
               Download results (CSV)
             </button>

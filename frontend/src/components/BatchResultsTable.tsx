@@ -12,7 +12,7 @@ interface Props {
 export function BatchResultsTable({ rows, results }: Props) {
   return (
     // Focusable so that keyboard users can scroll a table wider than the screen.
-    <div className="table-scroll" tabIndex={0} aria-label="Batch results table">
+    <div className="table-scroll" role="region" tabIndex={0} aria-label="Batch results table">
       <table>
         <caption>Batch results</caption>
         <thead>

@@ -1,5 +1,5 @@
 import { describeItem } from "../measurements";
-import { formatClock, formatPercent, formatSeconds } from "../format";
+import { formatClock, formatDuration, formatPercent } from "../format";
 import type { Settled } from "../usePredictionJob";
 
 export interface HistoryEntry extends Settled {
@@ -37,7 +37,7 @@ export function HistoryList({ entries }: { entries: HistoryEntry[] }) {
             {entry.cached ? "cached" : "computed"}
           </span>{" "}
           <span className="muted">
-            {formatSeconds(entry.elapsedMs)}, model {entry.response.model_version}
+            {formatDuration(entry.timing.totalMs)}, model {entry.response.model_version}
           </span>
         </li>
       ))}

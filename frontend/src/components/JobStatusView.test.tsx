@@ -2,7 +2,7 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { JobState } from "../jobState";
-import { SETOSA, response } from "../test/fixtures";
+import { SETOSA, SETOSA_FLOWER, response } from "../test/fixtures";
 import { JobStatusView } from "./JobStatusView";
 
 function show(state: JobState, clock = 1500) {
@@ -63,7 +63,13 @@ describe("JobStatusView shows every state", () => {
   });
 
   it("done by a job: all steps complete, no elapsed counter", () => {
-    show({ phase: "done", response: response([SETOSA], "j1"), elapsedMs: 420, cached: false });
+    show({
+      phase: "done",
+      items: [SETOSA_FLOWER],
+      response: response([SETOSA], "j1"),
+      timing: { source: "job", totalMs: 420, queuedMs: 20, runMs: 400 },
+      cached: false,
+    });
     expect(screen.getByRole("status")).toHaveTextContent("Done.");
     expect(steps().every((s) => s.classList.contains("complete"))).toBe(true);
     expect(screen.queryByText(/Elapsed/)).toBeNull();
@@ -71,7 +77,13 @@ describe("JobStatusView shows every state", () => {
 
   it("done from the cache: says so, and shows no job steps", () => {
     const cached = response([{ ...SETOSA, cached: true }]);
-    show({ phase: "done", response: cached, elapsedMs: 3, cached: true });
+    show({
+      phase: "done",
+      items: [SETOSA_FLOWER],
+      response: cached,
+      timing: { source: "round-trip", totalMs: 3 },
+      cached: true,
+    });
     expect(screen.getByRole("status")).toHaveTextContent("Done: answered from the cache.");
     expect(screen.queryByRole("list", { name: "Job progress" })).toBeNull();
   });

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import type { ApiClient, ModelMetadata } from "../api";
+import { formatPercent } from "../format";
 
 type Load =
   | { phase: "loading" }
@@ -57,7 +58,7 @@ export function ModelInfo({ api, seenVersion, retryMs = 5000 }: Props) {
       return (
         <p className="model-info">
           Model <code>{load.model.version}</code> ({load.model.name},{" "}
-          {(load.model.holdout_accuracy * 100).toFixed(1)}% hold-out accuracy, classes{" "}
+          {formatPercent(load.model.holdout_accuracy)} hold-out accuracy, classes{" "}
           {load.model.classes.join(", ")})
         </p>
       );

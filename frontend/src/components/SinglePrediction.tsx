@@ -57,11 +57,15 @@ export function SinglePrediction({ api, now, poll, onDone }: Props) {
     if (values[feature].trim() === "") return; // an untouched empty field is not an error yet
     const check = checkMeasurement(values[feature]);
     setClientErrors((e) => ({ ...e, [feature]: check.ok ? undefined : check.message }));
+    // The answer shown is for values the form no longer holds: it goes with the new error.
+    if (!check.ok && state.phase === "done") job.reset();
   }
 
   function submit() {
     const result = validateForm(values);
     if (!result.ok) {
+      // A new attempt: the last answer (or error) must not sit beside these field errors.
+      job.reset();
       setClientErrors(result.errors);
       const first = FEATURES.find((f) => result.errors[f]);
       if (first) form.current?.focus(first);
@@ -73,6 +77,7 @@ export function SinglePrediction({ api, now, poll, onDone }: Props) {
   }
 
   const result = state.phase === "done" ? state.response.items[0] : undefined;
+  const flower = state.phase === "done" ? state.items[0] : undefined;
 
   return (
     <>
@@ -100,8 +105,10 @@ export function SinglePrediction({ api, now, poll, onDone }: Props) {
       {state.phase === "done" && result && (
         <ResultView
           item={result}
+          flower={flower}
           modelVersion={state.response.model_version}
-          elapsedMs={state.elapsedMs}
+          jobId={state.response.job_id}
+          timing={state.timing}
           cached={state.cached}
         />
       )}

@@ -1,4 +1,11 @@
-import type { ItemResult, JobStatus, JobView, ModelMetadata, PredictionResponse } from "../api";
+import type {
+  ItemResult,
+  JobStatus,
+  JobView,
+  Measurements,
+  ModelMetadata,
+  PredictionResponse,
+} from "../api";
 import type { PollOptions } from "../polling";
 
 export const FAST_POLL: PollOptions = {
@@ -6,6 +13,14 @@ export const FAST_POLL: PollOptions = {
   maxDelayMs: 5,
   factor: 2,
   deadlineMs: 5000,
+};
+
+/** The first flower of Fisher's data: a setosa. */
+export const SETOSA_FLOWER: Measurements = {
+  sepal_length: 5.1,
+  sepal_width: 3.5,
+  petal_length: 1.4,
+  petal_width: 0.2,
 };
 
 export const SETOSA: ItemResult = {
