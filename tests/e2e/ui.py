@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Page
@@ -13,6 +14,10 @@ from scripts.frontend import start_frontend
 from scripts.stack import ROOT, LocalStack, free_port, wait_until
 
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+# axe-core, pinned in frontend/package.json; injected into the page, never fetched.
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+# The impacts a page state may not have; "moderate" and "minor" are reported, not failed.
+BLOCKING_IMPACTS = ("serious", "critical")
 # Every UI wait is bounded; a job needs a worker start (a few s) at most.
 UI_TIMEOUT_MS = 20_000
 
@@ -35,6 +40,38 @@ class UI:
     def open(self) -> None:
         self.page.goto(self.url)
         self.page.get_by_role("heading", name="irisq").wait_for()
+
+    def audit(self, name: str) -> list[dict[str, Any]]:
+        """Screenshot this state of the page and run axe-core on it: its violations, all impacts."""
+        path = self.screenshot(name)
+        print(f"screenshot: {path}")
+        if not self.page.evaluate("() => typeof window.axe === 'object'"):
+            if not AXE.is_file():
+                raise FileNotFoundError(f"{AXE} is missing: run `make frontend-deps`")
+            self.page.add_script_tag(path=str(AXE))
+        results: dict[str, Any] = self.page.evaluate(AXE_RUN)
+        # A run that checked nothing (no rules passed) would pass any page.
+        assert results["passed"] > 0, results
+        violations: list[dict[str, Any]] = results["violations"]
+        return violations
+
+
+AXE_RUN = """async () => {
+  const results = await axe.run(document);
+  return {
+    passed: results.passes.length,
+    violations: results.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => n.target.join(" ")),
+    })),
+  };
+}"""
+
+
+def blocking(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
 
 
 def model_known(stack: LocalStack) -> bool:
