@@ -1,7 +1,13 @@
 """The messages on the done channel, which every gateway subscribes to.
 
-- A task's start, `{"task_id": ..., "started": true}`: the gateway sends its next task once
-  the one before has a worker (gateway/dispatcher.py).
+- A task's start, `{"task_id": ..., "started": true, "started_at": ..., "jobs": [job_id, ...]}`,
+  once its open jobs are marked running: the gateway sends its next task once the one before
+  has a worker (gateway/dispatcher.py), and tells the event streams of the named jobs that
+  they run (gateway/job_events.py), whichever gateway submitted them. `started_at` is the
+  running records' `started_at`, so a stream builds the running view without reading the
+  record. `jobs` names every job of the task: in a task run again, a job that has finished
+  already stays finished (status only moves forward), so readers take it as running only
+  while they know it open.
 - A task's outcome, `{"task_id": ..., "jobs": {job_id: outcome}}`, once its records are
   written: each job it finished, done with its results or failed with an error. A task that
   finds none of its jobs open still announces its outcome, with no jobs: the gateway frees
@@ -18,7 +24,8 @@ The Lua scripts (contract/lua) write the outcomes; `parse` reads every message.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from collections.abc import Sequence
+from typing import Any, Literal, TypedDict, final
 
 import orjson
 
@@ -28,9 +35,14 @@ from contract.keys import KEY_PREFIX
 DONE_CHANNEL = f"{KEY_PREFIX}:done"
 
 
+# Final: the readers tell the two messages apart by their keys (`"started" in message`).
+@final
 class TaskStarted(TypedDict):
     task_id: str
     started: Literal[True]
+    # None and [] in a start from a worker that predates them: nothing is told to streams.
+    started_at: float | None
+    jobs: list[str]
 
 
 class DoneOutcome(TypedDict):
@@ -51,6 +63,7 @@ class FailedOutcome(TypedDict):
 JobOutcome = DoneOutcome | FailedOutcome
 
 
+@final
 class TaskOutcome(TypedDict):
     task_id: str | None
     jobs: dict[str, JobOutcome]
@@ -60,8 +73,13 @@ class MalformedMessage(ValueError):
     """A message on the done channel that is not one of these."""
 
 
-def started_message(task_id: str) -> bytes:
-    message: TaskStarted = {"task_id": task_id, "started": True}
+def started_message(task_id: str, job_ids: Sequence[str], started_at: float) -> bytes:
+    message: TaskStarted = {
+        "task_id": task_id,
+        "started": True,
+        "started_at": started_at,
+        "jobs": list(job_ids),
+    }
     return orjson.dumps(message)
 
 
@@ -85,6 +103,11 @@ def parse(data: bytes | str) -> TaskStarted | TaskOutcome:
     if not isinstance(message, dict) or not isinstance(message.get("task_id"), str | None):
         raise MalformedMessage("not a task message")
     if message.get("started") is True and message["task_id"] is not None:
+        # The ids are looked up, never trusted further: a list is all readers rely on.
+        if not isinstance(message.setdefault("jobs", []), list) or not isinstance(
+            message.setdefault("started_at", None), int | float | None
+        ):
+            raise MalformedMessage("not a task start")
         return message  # type: ignore[return-value]
     jobs = message.get("jobs")
     if not isinstance(jobs, dict) or not all(

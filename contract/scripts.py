@@ -70,7 +70,9 @@ def lookup_or_open_jobs(lookups: Sequence[Lookup], job_timeout: bytes) -> tuple[
 
 def mark_running(job_ids: Sequence[str], started: float, task_id: str) -> tuple[Keys, Args]:
     keys = [job_key(job_id) for job_id in job_ids]
-    return keys, [started, DONE_CHANNEL, started_message(task_id), task_id]
+    # The message carries the same start time as the records: a running view built from it
+    # is the one GET /jobs/{id} reads.
+    return keys, [started, DONE_CHANNEL, started_message(task_id, job_ids, started), task_id]
 
 
 def record_results(

@@ -1,6 +1,7 @@
 -- A task starts: its open jobs are marked running, and its start is announced.
 -- KEYS: the jobs' keys.
--- ARGV: the start time, the done channel, the task's started message, the task id.
+-- ARGV: the start time, the done channel, the task's started message (it names the task's
+-- jobs and carries the same start time, contract/messages.py), the task id.
 -- Returns the positions (1-based) of the jobs still open; only those run. With none open (a
 -- task run again after it finished) the task's outcome goes out at once, with no jobs, so
 -- the gateway frees the task's slot.

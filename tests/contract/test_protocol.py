@@ -58,7 +58,19 @@ def test_job_ids_are_32_hex_digits_matched_whole() -> None:
 
 
 def test_messages_read_back_as_written() -> None:
-    assert parse(started_message("t1")) == {"task_id": "t1", "started": True}
+    assert parse(started_message("t1", ["a", "b"], 1733500000.125)) == {
+        "task_id": "t1",
+        "started": True,
+        "started_at": 1733500000.125,
+        "jobs": ["a", "b"],
+    }
+    # A start from a worker that names no jobs nor a start time.
+    assert parse(b'{"task_id":"t1","started":true}') == {
+        "task_id": "t1",
+        "started": True,
+        "started_at": None,
+        "jobs": [],
+    }
     results = b'[{"prediction":"setosa"}]'
     done = {"status": "done", "model_version": "v1", "counts": {"setosa": 1}}
     line = {
@@ -85,6 +97,9 @@ def test_messages_read_back_as_written() -> None:
     "data",
     [b"not json", b"[]", b'{"task_id":1,"jobs":{}}', b'{"task_id":"t"}',
      b'{"task_id":"t","jobs":{"a":{"status":"queued"}}}', b'{"task_id":"t","jobs":[]}',
+     # A start whose jobs are no list, or whose start time is no number.
+     b'{"task_id":"t","started":true,"jobs":{"a":1}}',
+     b'{"task_id":"t","started":true,"jobs":[],"started_at":"now"}',
      # A done outcome whose results lie outside the tail, or without its counts.
      b'{"task_id":"t","jobs":{"a":{"status":"done","model_version":"v","counts":{},'
      b'"results":[0,3]}}}\n[]',

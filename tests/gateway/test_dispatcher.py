@@ -80,7 +80,8 @@ def test_jobs_wait_for_the_queued_task_to_start_then_travel_together() -> None:
         dispatcher.submit("b", [[5.1, 3.5, 1.4, 0.2]])
         dispatcher.submit("c", [[5.1, 3.5, 1.4, 0.2]])
         await settle()  # b and c gather: task 1 has no worker yet
-        listener.deliver(started_message(dispatcher.tasks[0][0]))
+        task_id, job_ids = dispatcher.tasks[0]
+        listener.deliver(started_message(task_id, job_ids, time.time()))
         await settle()  # task 1 started: b and c leave together
         dispatcher.submit("d", [[5.1, 3.5, 1.4, 0.2]])
         await settle()  # task 2 still waits for a worker

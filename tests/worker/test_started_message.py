@@ -1,4 +1,5 @@
-"""A real worker announces each task's start on the done channel, before its outcome."""
+"""A real worker announces each task's start on the done channel, before its outcome, naming
+the task's jobs."""
 
 from __future__ import annotations
 
@@ -39,7 +40,14 @@ def test_the_started_message_comes_with_the_running_marks_and_before_the_outcome
     client.close()
     celery.close()
 
-    assert messages[0] == {"task_id": task_id, "started": True}
+    assert started_at is not None
+    # It names the task's jobs, with their records' start time to the last digit: an event
+    # stream builds the running view from it (gateway/job_events.py).
+    assert messages[0] == {
+        "task_id": task_id,
+        "started": True,
+        "started_at": float(started_at),
+        "jobs": [job_id],
+    }
     assert messages[1]["task_id"] == task_id
     assert messages[1]["jobs"][job_id]["status"] == "done"
-    assert started_at is not None
