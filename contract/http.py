@@ -1,4 +1,4 @@
-"""The HTTP shapes of `POST /predict` and `GET /jobs/{id}`."""
+"""The HTTP shapes of `POST /predict` and `GET /jobs/{id}` (also the data of its events)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from contract.jobs import JobField, JobStatus, merge_items
 
@@ -72,6 +72,12 @@ class JobAccepted(BaseModel):
     job_id: str
     status: JobStatus
     status_url: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def events_url(self) -> str:
+        """The job's progress as server-sent events, instead of polling status_url."""
+        return f"/jobs/{self.job_id}/events"
 
 
 class JobView(BaseModel):

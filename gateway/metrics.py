@@ -77,6 +77,9 @@ class Metrics:
             "Jobs this gateway submitted whose outcome has not reached it yet",
             registry=r,
         )
+        self.event_streams = Gauge(
+            "irisq_event_streams", "Job event streams open (GET /jobs/{id}/events)", registry=r
+        )
         # prometheus_client's labels() checks and locks on every call; the hot path keeps
         # each labelled child it has used.
         self._from_cache = self.predictions.labels("cache")

@@ -14,6 +14,7 @@ from redis.backoff import ExponentialBackoff
 from gateway.cache import PredictionCache
 from gateway.capacity import StoreCapacity
 from gateway.dispatcher import Dispatcher, create_celery_client
+from gateway.job_events import EventStreams
 from gateway.jobs import JobStore
 from gateway.metrics import Metrics
 from gateway.model_info import ModelInfo
@@ -34,6 +35,7 @@ class Services:
     model: ModelInfo
     dispatcher: Dispatcher
     listener: DoneListener
+    events: EventStreams
     sweeper: JobSweeper
     capacity: StoreCapacity
     workers: WorkerCheck
@@ -63,16 +65,18 @@ class Services:
             metrics=metrics,
             job_timeout_seconds=settings.job_timeout_seconds,
         )
+        jobs = JobStore(redis)
         return cls(
             settings=settings,
             metrics=metrics,
             redis=redis,
             celery=celery,
             cache=PredictionCache(redis, settings.job_timeout_seconds),
-            jobs=JobStore(redis),
+            jobs=jobs,
             model=model,
             dispatcher=dispatcher,
             listener=listener,
+            events=EventStreams(listener, jobs, settings, metrics),
             sweeper=JobSweeper(
                 redis,
                 settings.job_timeout_seconds,

@@ -30,6 +30,13 @@ class Settings(SharedSettings):
     # timeout for slow headers, so idle and slow connections count too: this keeps them below
     # the descriptor limit (1024 in many containers, with Redis' pool beside them).
     max_connections: int = Field(default=800, ge=1)
+    # Job event streams (GET /jobs/{id}/events) open at once; past it a 503. Each holds a
+    # connection for its job's life, so at most half of MAX_CONNECTIONS is used whatever this
+    # says: the rest stays for /predict.
+    max_event_streams: int = Field(default=400, ge=0)
+    # A comment this often keeps an idle event stream open through proxies (nginx closes a
+    # connection silent for its proxy_read_timeout).
+    event_keepalive_seconds: float = Field(default=15.0, gt=0)
     # The bound on an open job: one still queued or running this long after it was created is
     # failed by the sweeper ("timed out"), whatever happened to its task.
     job_timeout_seconds: float = Field(default=600.0, gt=0)

@@ -84,12 +84,57 @@ class OpenJob:
         self.future: asyncio.Future[Outcome] | None = None
 
 
+class JobWatch:
+    """What the listener has heard of one job for an event stream (gateway/job_events.py).
+
+    The listener only sets flags and wakes the stream: messages that arrive while the stream
+    sends fold into one wake-up, and no queue grows behind a slow client.
+    """
+
+    __slots__ = ("changed", "ended", "finished", "job_id", "stale", "started", "started_at")
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.changed = asyncio.Event()
+        # A started message named the job, with its start time when the message has one.
+        self.started = False
+        self.started_at: float | None = None
+        # An outcome named the job: its record holds the final view.
+        self.finished = False
+        # Messages may have been missed (the subscription came back): read the record.
+        self.stale = False
+        # The gateway drains, or the client left: the stream ends.
+        self.ended = False
+
+    def start(self, started_at: float | None) -> None:
+        self.started, self.started_at = True, started_at
+        self.changed.set()
+
+    def finish(self) -> None:
+        self.finished = True
+        self.changed.set()
+
+    def resync(self) -> None:
+        self.stale = True
+        self.changed.set()
+
+    def end(self) -> None:
+        self.ended = True
+        self.changed.set()
+
+
 class DoneListener:
     """Resolves the future of each waiting job when a worker publishes its outcome.
 
     A request registers before its task is sent, so a fast worker cannot finish unseen. Every
     worker's outcome reaches every gateway; each counts the items of the jobs it submitted,
     once, when the first outcome of the job arrives.
+
+    Event streams (gateway/job_events.py) watch jobs through the same messages: a start names
+    its task's jobs, an outcome its finished ones, and no stream polls Redis. The start names
+    the jobs, rather than this gateway mapping job ids to the tasks it sent: such a map would
+    know nothing of jobs that another gateway (or this one before a restart) submitted. A job
+    nobody watches costs a dict lookup per message, and none while no stream is open.
     """
 
     def __init__(
@@ -113,6 +158,8 @@ class DoneListener:
         self.next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         self.draining = False
         self.subscribed = asyncio.Event()
+        # Job id -> the watches of the streams that follow it (usually one).
+        self.watches: dict[str, list[JobWatch]] = {}
 
     def track(self, job_id: str, cached: Sequence[bytes | None] | None) -> None:
         """An async job: its items are counted when its outcome arrives."""
@@ -136,6 +183,21 @@ class DoneListener:
         if job is not None:
             job.future = None
 
+    def watch(self, job_id: str) -> JobWatch:
+        """A stream follows the job; watched before its record is read, so nothing is missed."""
+        watch = JobWatch(job_id)
+        if self.draining:
+            watch.end()
+        self.watches.setdefault(job_id, []).append(watch)
+        return watch
+
+    def unwatch(self, watch: JobWatch) -> None:
+        watches = self.watches.get(watch.job_id)
+        if watches is not None and watch in watches:
+            watches.remove(watch)
+            if not watches:
+                del self.watches[watch.job_id]
+
     def drain(self) -> None:
         """The gateway stops: no request waits any longer, nor does any that registers later."""
         self.draining = True
@@ -143,6 +205,9 @@ class DoneListener:
             if job.future is not None and not job.future.done():
                 job.future.set_result(DRAINING)
             job.future = None
+        for watches in self.watches.values():
+            for watch in watches:
+                watch.end()
 
     def settle(self, job_id: str, outcome: JobOutcome) -> None:
         """The job's first outcome closes it and counts its items; later ones find nothing."""
@@ -185,9 +250,15 @@ class DoneListener:
     def deliver(self, data: bytes) -> None:
         message = parse(data)
         task_id = message["task_id"]
+        watched = self.watches
         if "started" in message:
             if task_id and self.on_task_started:
                 self.on_task_started(task_id)
+            if watched:
+                started_at = message["started_at"]
+                for job_id in message["jobs"]:
+                    for watch in watched.get(job_id, ()):
+                        watch.start(started_at)
             return
         if task_id:
             self.on_task_done(task_id)
@@ -196,16 +267,23 @@ class DoneListener:
                 self.on_model_version(outcome["model_version"])
             if job_id in self.open_jobs:
                 self.settle(job_id, outcome)
+            if watched:
+                for watch in watched.get(job_id, ()):
+                    watch.finish()
+
+    def resync(self) -> None:
+        """Subscribed (again): messages sent meanwhile are lost, so each stream reads its job."""
+        for watches in self.watches.values():
+            for watch in watches:
+                watch.resync()
 
     async def run(self) -> None:
         backoff = 0.05
         while True:
             try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(DONE_CHANNEL)
-                    self.subscribed.set()
                     backoff = 0.05
-                    log.info("listening on %s", DONE_CHANNEL)
                     while True:
                         # A bounded read: an idle channel is not an error.
                         message = await pubsub.get_message(timeout=1.0)
@@ -214,6 +292,13 @@ class DoneListener:
                                 self.deliver(message["data"])
                             except (MalformedMessage, KeyError, AttributeError, TypeError):
                                 log.warning("ignoring a malformed message on %s", DONE_CHANNEL)
+                        elif message is not None and message["type"] == "subscribe":
+                            # Redis confirms each subscription, also the one redis-py renews
+                            # by itself after a dropped connection: from here on nothing is
+                            # missed, and what was sent before is read from the records.
+                            self.subscribed.set()
+                            self.resync()
+                            log.info("listening on %s", DONE_CHANNEL)
                         if (now := time.monotonic()) >= self.next_prune:
                             self.prune(now)
             except (RedisError, OSError) as exc:

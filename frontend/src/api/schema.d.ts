@@ -41,6 +41,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/{job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Job Events
+         * @description The job's progress as server-sent events (`new EventSource(url)`), instead of polling.
+         */
+        get: operations["job_events_jobs__job_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/model": {
         parameters: {
             query?: never;
@@ -119,6 +139,11 @@ export interface components {
         };
         /** JobAccepted */
         JobAccepted: {
+            /**
+             * Events Url
+             * @description The job's progress as server-sent events, instead of polling status_url.
+             */
+            readonly events_url: string;
             /** Job Id */
             job_id: string;
             status: components["schemas"]["JobStatus"];
@@ -266,6 +291,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    job_events_jobs__job_id__events_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Sent by a reconnecting EventSource: the ids go on after it */
+                "last-event-id"?: string | null;
+            };
+            path: {
+                /** @description The id from /predict */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-sent events named `queued`, `running`, `done` or `failed`, each with the job's JobView (as `GET /jobs/{job_id}` answers) as its data: the current state at once, then each change; the stream ends after `done` or `failed`. `retry: 1000` comes first, and a `: keep-alive` comment while idle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Unknown or expired job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description MAX_EVENT_STREAMS streams are open, or Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
                 };
             };
         };
