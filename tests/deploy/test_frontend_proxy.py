@@ -10,10 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack, free_port
 from tests.deploy import dockerfile
+from tests.integration.event_streams import open_jobs, send_jobs, stream
 from tests.support.items import SETOSA, fresh_item
 from tests.support.nginx import GATEWAY_TARGET, nginx_binary, nginx_in_front_of, wrapped_config
 from tests.support.stackfiles import (
@@ -136,6 +139,41 @@ def test_api_paths_reach_the_gateway(frontend_url: str, running_stack: LocalStac
         unknown = http.get("/jobs/not-a-job")
         assert unknown.status_code == 404
         assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_job_events_pass_through_nginx_as_they_come(
+    frontend_url: str, running_stack: LocalStack
+) -> None:
+    with redis.Redis.from_url(str(running_stack.redis_url)) as store:
+        (job_id,) = open_jobs(store, 1)
+    celery = create_celery_client(Settings(redis_url=str(running_stack.redis_url)))
+    try:
+        # Each read waits less than the gateway's keep-alive (15 s): an event held back in a
+        # buffer until more data comes would time out.
+        with (
+            httpx.Client(base_url=frontend_url, timeout=10) as http,
+            stream(http, job_id, timeout=30) as events,
+        ):
+            # No task carries the job yet: its first event arrives while the stream is open.
+            queued = events.next()
+            assert queued is not None
+            assert queued.name == "queued"
+            send_jobs(celery, [job_id])
+            assert [e.name for e in events.rest()] == ["running", "done"]
+    finally:
+        celery.close()
+
+
+def test_nginx_keeps_event_streams_unbuffered_and_open_past_the_keep_alive() -> None:
+    pattern = r"location ~ \^/jobs/[^{]*/events\$ \{(.*?)\n    \}"
+    block = re.search(pattern, NGINX_CONF.read_text(), flags=re.S)
+    assert block, "no location for the job event streams"
+    assert "proxy_buffering off;" in block.group(1)
+    assert "proxy_http_version 1.1;" in block.group(1)
+    timeout = re.search(r"proxy_read_timeout (\d+)m;", block.group(1))
+    assert timeout
+    keepalive = Settings.model_fields["event_keepalive_seconds"].default
+    assert int(timeout.group(1)) * 60 >= 4 * keepalive
 
 
 def test_ready_stays_off_the_public_proxy(frontend_url: str, running_stack: LocalStack) -> None:
