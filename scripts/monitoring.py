@@ -2,13 +2,14 @@
 
 Prometheus runs the compose configuration (monitoring/prometheus/prometheus.yml) with its
 targets rewritten to this machine's ports: the same jobs, intervals and alert rules. Workers
-are found through a file Prometheus watches (the local stand-in for the compose DNS
-discovery); write_worker_targets() rewrites it when workers come and go.
+are found through the files of a folder Prometheus watches (the local stand-in for the
+compose DNS discovery): each worker writes its own there while it runs (worker.discovery), so
+one started by hand (`make worker`) is found like the others.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from scripts.stack import ROOT, LocalStack, Service, command, wait_until
+from scripts.stack import ROOT, LocalStack, Service, wait_until
 
 MONITORING = ROOT / "monitoring"
 PROMETHEUS_CONFIG = MONITORING / "prometheus" / "prometheus.yml"
@@ -56,30 +57,6 @@ def start_exporter(stack: LocalStack, port: int = 9808) -> Service:
     return _start(stack, "celery-exporter", argv, f"http://127.0.0.1:{port}/health", 30)
 
 
-def worker_metrics_targets(stack: LocalStack) -> list[str]:
-    """host:port of each running worker's metrics, as its environment sets them."""
-    worker = command("worker")
-    targets = []
-    for service in stack.services:
-        if service.argv[: len(worker)] != worker:
-            continue
-        port = int(service.env.get("WORKER_METRICS_PORT", "9100"))
-        if port:
-            host = service.env.get("WORKER_METRICS_HOST", "127.0.0.1")
-            targets.append(f"{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
-    return targets
-
-
-def write_worker_targets(stack: LocalStack) -> Path:
-    """(Re)write the worker targets file; Prometheus notices the change by itself."""
-    path = _prometheus_dir(stack) / "workers.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{"targets": worker_metrics_targets(stack)}]))
-    os.replace(tmp, path)  # Prometheus never reads half a file
-    return path
-
-
 def local_config(
     stack: LocalStack,
     port: int,
@@ -110,7 +87,11 @@ def local_config(
         name = job["job_name"]
         if name == "worker":
             del job["dns_sd_configs"]
-            job["file_sd_configs"] = [{"files": [str(write_worker_targets(stack))]}]
+            # Watched from the start: Prometheus notices a file there within seconds, and
+            # rereads the folder at the interval compose's DNS discovery uses.
+            stack.worker_targets_dir.mkdir(parents=True, exist_ok=True)
+            files = str(stack.worker_targets_dir / "*.json")
+            job["file_sd_configs"] = [{"files": [files], "refresh_interval": "15s"}]
         elif name in local_targets:
             if name == "celery-exporter":
                 if exporter_port is None:
@@ -152,6 +133,21 @@ def start_prometheus(
         *extra_args,
     ]
     return _start(stack, "prometheus", argv, f"http://127.0.0.1:{port}/-/ready", 30)
+
+
+# Debian's package has no React UI: it serves the classic pages under /classic/. Prometheus'
+# own builds (compose's image) serve /targets and /alerts.
+UI_PAGE_PATHS = ("/classic/{page}", "/{page}")
+
+
+def ui_page(base_url: str, page: str) -> str:
+    """The URL of a Prometheus page ("targets", "alerts") that this Prometheus serves."""
+    for path in UI_PAGE_PATHS:
+        url = base_url + path.format(page=page)
+        with contextlib.suppress(OSError):
+            if _answers(url):
+                return url
+    return base_url
 
 
 def _prometheus_dir(stack: LocalStack) -> Path:

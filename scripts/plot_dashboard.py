@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from scripts.monitoring import start_exporter, start_prometheus, write_worker_targets
+from scripts.monitoring import start_exporter, start_prometheus
 from scripts.prometheus_api import (
     DASHBOARD,
     PrometheusAPI,
@@ -193,10 +193,8 @@ def demo(seconds: float, out: Path, clients: int = 4) -> Path:
             # Worker churn: one leaves at half time, a new one joins at three quarters.
             time.sleep(seconds / 2)
             stack.stop(first)
-            write_worker_targets(stack)
             time.sleep(max(0.0, started + 0.75 * seconds - time.monotonic()))
             _start_worker(stack, "w3")
-            write_worker_targets(stack)
             for thread in threads:
                 thread.join(timeout=seconds + 60)
             time.sleep(6)  # the exporter's last scrape

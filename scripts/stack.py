@@ -28,6 +28,11 @@ SERVICE_COMMANDS: dict[str, list[str]] = {
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def worker_targets_dir(workdir: Path) -> Path:
+    """Where a stack's workers announce themselves to its Prometheus (worker.discovery)."""
+    return workdir / "prometheus" / "workers"
+
+
 def command(service: str) -> list[str]:
     """The service's command, run with this interpreter (the project's virtualenv)."""
     return [sys.executable, *SERVICE_COMMANDS[service][1:]]
@@ -185,6 +190,10 @@ class LocalStack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def worker_targets_dir(self) -> Path:
+        return worker_targets_dir(self.workdir)
+
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_"))}
         env.update(
@@ -248,6 +257,8 @@ class LocalStack:
         # container host name is per replica. Each worker serves its metrics on a port of its own.
         env.setdefault("WORKER_NAME", f"irisq@{name}-{os.getpid()}")
         env.setdefault("WORKER_METRICS_PORT", str(free_port()))
+        # Each worker writes its own entry for Prometheus' discovery, and removes it at exit.
+        env.setdefault("WORKER_TARGETS_DIR", str(self.worker_targets_dir))
         worker = self._service(name, command("worker"), **env)
         if wait_ready:
             wait_until(lambda: "ready." in worker.output() or not worker.alive(), 30, f"{name}")

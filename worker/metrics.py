@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from contract.model import ModelMetadata
+from worker import discovery
 from worker.metrics_dir import ENV_VAR
 from worker.settings import WorkerSettings
 
@@ -138,6 +139,8 @@ def served_registry() -> CollectorRegistry:
 
 class _Server:
     server: Any = None
+    # This worker's file in WORKER_TARGETS_DIR, while it serves.
+    target: Path | None = None
 
 
 def _serve(sender: Any = None, **_: Any) -> None:
@@ -165,9 +168,25 @@ def _serve(sender: Any = None, **_: Any) -> None:
         settings.worker_metrics_host,
         settings.worker_metrics_port,
     )
+    if settings.worker_targets_dir is not None:
+        try:
+            _Server.target = discovery.announce(
+                settings.worker_targets_dir,
+                sender.hostname,
+                settings.worker_metrics_host,
+                settings.worker_metrics_port,
+            )
+        except OSError as exc:
+            # As above: predictions go on; Prometheus just does not find this worker.
+            log.error("cannot announce the metrics in %s: %s", settings.worker_targets_dir, exc)
+            return
+        log.info("announced to Prometheus in %s", _Server.target)
 
 
 def _stop_serving(**_: Any) -> None:
+    if _Server.target is not None:
+        discovery.withdraw(_Server.target)
+        _Server.target = None
     if _Server.server is not None:
         _Server.server.shutdown()
         _Server.server.server_close()

@@ -32,6 +32,9 @@ class WorkerSettings(SharedSettings):
     # Workers sharing a host need distinct ports; containers listen on 0.0.0.0.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    # Where the worker announces its metrics endpoint to Prometheus' file-based discovery
+    # (worker.discovery); unset announces nothing (compose discovers replicas by DNS).
+    worker_targets_dir: Path | None = None
     # Where pool processes keep their metric files (emptied at start, so never shared by two
     # workers); a fresh temporary directory when unset.
     prometheus_multiproc_dir: Path | None = None

@@ -24,7 +24,7 @@ import redis
 import yaml
 
 from contract.jobs import job_key
-from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus, write_worker_targets
+from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus
 from scripts.prometheus_api import PrometheusAPI, PromQLError, dashboard_queries, grafana_expr
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import fresh_item
@@ -147,8 +147,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
             broken = stack.start_worker(
                 WORKER_METRICS_PORT=str(free_port()), WORKER_NAME=_node_name("broken")
             )
-            write_worker_targets(stack)
-            # Prometheus finds file-discovered targets only every 5 s: wait until it scrapes.
+            # The worker announces itself in the folder Prometheus watches, which applies
+            # discovery changes every 5 s: wait until it scrapes.
             wait_until(lambda: _workers_scraped(prometheus, 1), 20, "Prometheus to find the worker")
             # Prometheus must have the broken worker's count before the worker goes.
             failures = 'sum(irisq_worker_tasks_total{outcome="failure"})'
@@ -163,7 +163,6 @@ def observed(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Itera
                 )
             workers = [s for s in stack.services if s.name.startswith("worker")]
             wait_until(lambda: all("ready." in w.log() for w in workers), 30, "two workers")
-            write_worker_targets(stack)
             wait_until(lambda: _workers_scraped(prometheus, 2), 20, "Prometheus to find workers")
             _send_traffic(http, traffic)
             gateway = scrape(f"{stack.base_url}/metrics")
