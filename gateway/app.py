@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Prefer"],
+        # Last-Event-ID: an EventSource reconnecting to /jobs/{id}/events from another origin.
+        allow_headers=["Content-Type", "Prefer", "Last-Event-ID"],
         expose_headers=["Location", "Preference-Applied"],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -32,7 +32,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=180)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-8000:]
-    assert "Operations:       5 selected / 5 total" in output, output[-4000:]
+    assert "Operations:       6 selected / 6 total" in output, output[-4000:]
     cases = re.search(r"(\d+) generated, (\d+) passed", output)
     assert cases, output[-4000:]
     generated, passed = map(int, cases.groups())
