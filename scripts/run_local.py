@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateway.settings import Settings
 from scripts.frontend import DEFAULT_PORT as FRONTEND_PORT
 from scripts.frontend import frontend_built, start_frontend
-from scripts.monitoring import EXPORTER_PYTHON, start_exporter, start_prometheus
+from scripts.monitoring import EXPORTER_PYTHON, start_exporter, start_prometheus, ui_page
 from scripts.stack import ROOT, LocalStack, Service, port_in_use, redis_answers
 
 # A service that keeps exiting waits twice as long each time, up to the bound; one that ran
@@ -191,7 +191,11 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
         if prometheus:
             exporter_port = run.celery_exporter_port if exporter else None
             start_prometheus(stack, run.prometheus_port, exporter_port)
-            monitoring += f"  Prometheus http://127.0.0.1:{run.prometheus_port}\n"
+            prometheus_url = f"http://127.0.0.1:{run.prometheus_port}"
+            monitoring += (
+                f"  Prometheus {ui_page(prometheus_url, 'targets')}"
+                f"  alerts: {ui_page(prometheus_url, 'alerts')}\n"
+            )
         else:
             monitoring += "  Prometheus not installed (apt-get install prometheus)\n"
         ui_line = "  UI        not built: make frontend-build\n"
@@ -207,6 +211,7 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
         f"  API docs  {stack.base_url}/docs\n"
         f"  metrics   {stack.base_url}/metrics\n"
         f"{monitoring}"
+        "One more worker: `make worker` in another terminal.\n"
         "A service that exits is restarted. Press Ctrl-C to stop.\n"
     )
 

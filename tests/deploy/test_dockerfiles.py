@@ -76,19 +76,27 @@ def test_python_images_copy_the_virtualenv_between_identical_bases(name: str) ->
 
 
 @pytest.mark.parametrize("name", ["gateway", "worker"])
-def test_python_images_install_no_dev_dependencies(name: str) -> None:
+def test_python_images_install_their_own_lock_and_nothing_else(name: str) -> None:
+    """Dependencies only from the image's hash-checked lock (tests/deploy/test_locks.py checks
+    what it holds); the project itself without any, never editable."""
     installs = [
-        r.args
+        part.strip()
         for s in dockerfile.parse(BUILT[name])
         for r in s.all("RUN")
-        if "pip install" in r.args
+        for part in r.args.split("&&")
+        if "pip install" in part
     ]
-    assert installs
+    lock = f"-r requirements/{name}.txt"
+    assert any(lock in command for command in installs), installs
     for command in installs:
-        extras = set(re.findall(r"\[([a-z,]+)\]", command))
-        assert extras == {name}, f"{name} installs extras {extras}: {command}"
+        assert not re.search(r"\[[a-z,]+\]", command), f"{name} installs extras: {command}"
         assert "-e " not in command
         assert "--editable" not in command
+        if " -r " in command:
+            assert "--require-hashes" in command, command
+            assert command.endswith(lock), f"{name} installs another lock: {command}"
+        else:
+            assert "--no-deps" in command, f"{name} installs unlocked dependencies: {command}"
 
 
 @pytest.mark.parametrize("name", ["gateway", "worker"])
@@ -146,5 +154,13 @@ def test_dockerignore_keeps_local_state_out_of_the_images(local: str) -> None:
 
 
 def test_dockerignore_lets_the_sources_in() -> None:
-    for needed in ("pyproject.toml", "contract", "gateway", "worker", "frontend/src"):
+    needed_paths = (
+        "pyproject.toml",
+        "requirements",
+        "contract",
+        "gateway",
+        "worker",
+        "frontend/src",
+    )
+    for needed in needed_paths:
         assert not dockerignored(needed), needed

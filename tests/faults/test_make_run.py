@@ -23,9 +23,11 @@ import httpx
 import psutil
 import pytest
 
-from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until
+from scripts.prometheus_api import PrometheusAPI
+from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until, worker_targets_dir
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
+from tests.support.metrics import scrape, value
 
 TAG = "IRISQ_MAKE_RUN_TEST"
 # Generous: the machine's 2 cores are shared, and the stack starts up to six processes.
@@ -33,6 +35,8 @@ START_SECONDS = 120
 # A stop asked for by a signal: the services' own stop (a worker takes 3-4 s) plus slack.
 STOP_SECONDS = 40
 PORT_NAMES = ("REDIS_PORT", "API_PORT", "CELERY_EXPORTER_PORT", "PROMETHEUS_PORT", "FRONTEND_PORT")
+# A new worker file is applied within 5 s; its first scrape follows within the 15 s interval.
+DISCOVERY_SECONDS = 60
 
 
 def tagged(tag: str, redis_port: int) -> dict[int, str]:
@@ -308,3 +312,78 @@ def test_a_stale_ready_line_in_an_old_log_does_not_count(stack: LocalStack) -> N
     worker = stack.start_worker()
     # start_worker returned because this worker said so, not because an older one had.
     assert worker.log().count("ready.") == 2, worker.log()[-3000:]
+
+
+def _worker_targets(prometheus: PrometheusAPI) -> dict[str, dict[str, str]]:
+    """The node name (label `worker`) of each discovered worker target -> its labels and health."""
+    return {
+        target["labels"]["worker"]: {**target["labels"], "health": target["health"]}
+        for target in prometheus.targets()
+        if target["labels"]["job"] == "worker"
+    }
+
+
+def _scraped_up(prometheus: PrometheusAPI, instance: str) -> bool:
+    return prometheus.value(f'up{{job="worker", instance="{instance}"}}') == 1
+
+
+def test_make_worker_is_scraped_by_prometheus_and_counted_by_the_exporter(
+    make_run: MakeRun,
+) -> None:
+    """README's "Scaling workers": `make worker` beside `make run`, nothing edited by hand."""
+    make_run.start().wait_running()
+    prometheus = PrometheusAPI(f"http://127.0.0.1:{make_run.ports['PROMETHEUS_PORT']}")
+    exporter = f"http://127.0.0.1:{make_run.ports['CELERY_EXPORTER_PORT']}/metrics"
+    targets = worker_targets_dir(Path(make_run.env["IRISQ_RUN_DIR"]))
+    # `make run`'s own worker is discovered the same way.
+    wait_until(
+        lambda: len(_worker_targets(prometheus)) == 1, DISCOVERY_SECONDS, "make run's worker"
+    )
+    (own,) = _worker_targets(prometheus)
+
+    # As a user types it in a second terminal: the same environment, minus make's own.
+    env = {k: v for k, v in make_run.env.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    output = (make_run.workdir / "make-worker.out").open("wb")
+    extra = subprocess.Popen(
+        ["make", "--no-print-directory", "worker"],
+        cwd=ROOT,
+        env={**env, TAG: make_run.tag},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        try:
+            wait_until(
+                lambda: len(_worker_targets(prometheus)) == 2, DISCOVERY_SECONDS, "the new target"
+            )
+        except TimeoutError as exc:
+            log = (make_run.workdir / "make-worker.out").read_text(errors="replace")
+            raise AssertionError(f"{exc}; make worker said:\n{log[-3000:]}") from None
+        (name,) = set(_worker_targets(prometheus)) - {own}
+        assert name.startswith("irisq@"), name
+        instance = _worker_targets(prometheus)[name]["instance"]
+        wait_until(lambda: _scraped_up(prometheus, instance), DISCOVERY_SECONDS, f"up for {name}")
+        # The exporter labels a worker by its node name's part after "@".
+        host = name.split("@", 1)[1]
+        wait_until(
+            lambda: value(scrape(exporter), "celery_worker_up", hostname=host) == 1,
+            DISCOVERY_SECONDS,
+            f"the exporter to count {host}",
+        )
+        assert len(list(targets.glob("*.json"))) == 2
+
+        # Ctrl-C in its terminal: the worker stops and takes its target with it.
+        os.killpg(extra.pid, signal.SIGINT)
+        extra.wait(STOP_SECONDS)
+        assert len(list(targets.glob("*.json"))) == 1
+        wait_until(
+            lambda: set(_worker_targets(prometheus)) == {own}, DISCOVERY_SECONDS, "the target to go"
+        )
+    finally:
+        output.close()
+        prometheus.close()
+        if extra.poll() is None:
+            os.killpg(extra.pid, signal.SIGKILL)
+            extra.wait(10)
