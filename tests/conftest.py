@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from scripts.stack import LocalStack, free_port
+from tests.support.processes import discard_stack
 from tests.support.tools import system_tool
 from worker.train import train
 
@@ -45,16 +46,6 @@ def _stack(workdir: Path, model_dir: Path) -> LocalStack:
     )
 
 
-def _discard(local: LocalStack) -> None:
-    """Kill what still runs once the test is over. A test that checks a graceful stop asks
-    for one itself; at teardown a Celery worker's warm shutdown (2-3 s) would check nothing."""
-    running = list(local.services)
-    local.kill_all()
-    for service in running:
-        if service.popen is not None:
-            service.popen.wait(10)
-
-
 @pytest.fixture
 def stack(tmp_path: Path, model_dir: Path) -> Iterator[LocalStack]:
     """A private stack for one test, which may stop, restart or break any part of it.
@@ -65,7 +56,7 @@ def stack(tmp_path: Path, model_dir: Path) -> Iterator[LocalStack]:
     try:
         yield local
     finally:
-        _discard(local)
+        discard_stack(local)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +71,7 @@ def running_stack(
         local.start_gateway()
         yield local
     finally:
-        _discard(local)
+        discard_stack(local)
 
 
 @pytest.fixture

@@ -43,12 +43,12 @@ def _forget_dead(directory: Path) -> None:
     """Remove the files of workers that died without removing theirs (SIGKILL, OOM)."""
     for path in directory.glob(f"{PREFIX}*.json"):
         pid = path.stem.removeprefix(PREFIX)
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

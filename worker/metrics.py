@@ -112,20 +112,10 @@ class _LiveProcessesCollector:
     def collect(self) -> Iterable[Metric]:
         for path in self.directory.glob("gauge_live*_*.db"):
             pid = int(path.stem.rsplit("_", 1)[-1])
-            if not _alive(pid):
+            if not discovery.process_alive(pid):
                 mark_process_dead(pid, str(self.directory))  # type: ignore[no-untyped-call]
         metrics: Iterable[Metric] = self.files.collect()  # type: ignore[no-untyped-call]
         return metrics
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def served_registry() -> CollectorRegistry:

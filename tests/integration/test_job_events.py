@@ -32,6 +32,7 @@ from tests.integration.event_streams import (
 from tests.support.items import fresh_item
 from tests.support.metrics import metric, parse, value
 from tests.support.problems import assert_safe_problem
+from tests.support.processes import discard_stack
 from tests.support.tools import system_tool
 
 # Keep-alive comments every half second: an idle stream shows them within a test's patience,
@@ -57,11 +58,7 @@ def events_stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> I
         local.start_gateway(**GATEWAY_ENV)
         yield local
     finally:
-        running = list(local.services)
-        local.kill_all()
-        for service in running:
-            if service.popen is not None:
-                service.popen.wait(10)
+        discard_stack(local)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import os
 
 import psutil
 
+from scripts.stack import LocalStack
+
 GONE = (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError)
 
 
@@ -41,3 +43,13 @@ def rss_kib(pid: int) -> int:
 def group_rss_kib(pgid: int) -> int:
     """Resident memory of a whole process group (a worker and its pool processes)."""
     return sum(rss_kib(pid) for pid in process_group(pgid))
+
+
+def discard_stack(local: LocalStack) -> None:
+    """Kill what still runs once a test is over. A test that checks a graceful stop asks for
+    one itself; at teardown a Celery worker's warm shutdown (2-3 s) would check nothing."""
+    running = list(local.services)
+    local.kill_all()
+    for service in running:
+        if service.popen is not None:
+            service.popen.wait(10)
