@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -270,14 +271,18 @@ def test_a_killed_worker_is_restarted_and_every_job_ends(make_run: MakeRun) -> N
     with httpx.Client(base_url=make_run.base_url, timeout=30) as http:
         before = _submit_async(http, 20)
         os.killpg(worker, signal.SIGKILL)  # the whole worker, as an OOM kill may take it
+        # Long enough for Redis to see the dead worker's connections close: no job queued
+        # from here on can reach it.
+        time.sleep(1)
         after = _submit_async(http, 20)
         wait_until(lambda: "restarted worker1" in make_run.output(), 30, "worker1's restart")
         assert http.get("/health").status_code == 200
         ended = [wait_for_job(http, job_id, timeout=60) for job_id in before + after]
         timed_out = [job for job in ended if job["status"] == "failed"]
         assert all("JOB_TIMEOUT_SECONDS" in job["error"] for job in timed_out), timed_out
-        # At most the task in the dying worker's hands is lost; everything else completes.
-        assert len(timed_out) < len(ended) / 4, timed_out
+        # Only what the dying worker held can be lost (how many jobs its task carried depends
+        # on how they coalesced): every job sent after its death completes.
+        assert all(job["status"] == "done" for job in ended[len(before) :]), ended
     assert make_run.popen is not None
     assert make_run.popen.poll() is None
     assert make_run.service_pid("-m worker", "WORKER_NAME=irisq@worker1-") != worker
