@@ -100,8 +100,8 @@ typecheck: $(DEV) ## mypy --strict
 test: $(DEV) system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
 	$(PY) -m pytest -p no:cacheprovider
 
-# The inner loop: every test but the slow kinds, in under a minute on two cores.
-test-fast: $(DEV) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): under a minute
+# The inner loop: every test but the slow kinds, in about a minute on two cores.
+test-fast: $(DEV) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): about a minute
 	$(PY) -m pytest -p no:cacheprovider -m "not ($(SLOW_TESTS))"
 
 # --- monitoring (monitoring/, scripts/monitoring.py, tests/monitoring) ----------------------
