@@ -17,7 +17,7 @@ import orjson
 from pydantic import ValidationError
 
 from contract.model import ModelMetadata
-from worker.library_internals import TreeSum, tree_sum
+from worker.forest_table import MAX_CELLS, ForestTable, forest_table
 
 log = logging.getLogger("irisq.model")
 
@@ -26,8 +26,8 @@ FloatArray = npt.NDArray[np.float64]
 # A model directory holds the joblib file and its metadata (contract.model.ModelMetadata).
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model_metadata.json"
-# Below this many rows the flat walk is faster, from it the sum of compiled trees
-# (docs/performance.md).
+# For a forest too large for its table: below this many rows the flat walk is faster than
+# scikit-learn's predict_proba, from it scikit-learn's own call.
 FLAT_FOREST_MAX_ROWS = 64
 
 
@@ -134,8 +134,8 @@ class FlatForest:
 class LoadedModel:
     metadata: ModelMetadata
     forest: Any
+    table: ForestTable | None
     flat: FlatForest
-    trees: TreeSum | None
 
     @cached_property
     def metadata_json(self) -> str:
@@ -148,25 +148,31 @@ class LoadedModel:
         return orjson.dumps(self.metadata.version)
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
-        # Both give scikit-learn's probabilities (tests/worker/test_model.py).
+        # Each gives scikit-learn's probabilities (tests/worker/test_model.py).
+        if self.table is not None:
+            return self.table.predict_proba(x)
         if len(x) < FLAT_FOREST_MAX_ROWS:
             return self.flat.predict_proba(x)
-        if self.trees is None:  # a scikit-learn the tree sum was not checked against
-            proba: FloatArray = self.forest.predict_proba(x)
-            return proba
-        return self.trees.predict_proba(x)
+        proba: FloatArray = self.forest.predict_proba(x)
+        return proba
 
 
 def load_model(model_dir: Path) -> LoadedModel:
     metadata, data = _verified_bytes(model_dir)
     try:
         forest = joblib.load(io.BytesIO(data))
-        flat, trees = FlatForest(forest), tree_sum(forest)
+        table, flat = forest_table(forest), FlatForest(forest)
     except Exception as exc:
         # A file that matches its checksum yet is no forest (written corrupt or truncated,
         # wrong library version): the same refusal as a mismatch.
         raise ModelIntegrityError(
             f"model file {model_dir / MODEL_FILE} could not be loaded: {type(exc).__name__}"
         ) from exc
+    if table is None:
+        log.warning(
+            "model %s cuts more than %d cells: it is evaluated tree by tree, not from its table",
+            metadata.version,
+            MAX_CELLS,
+        )
     log.info("model loaded version=%s dir=%s", metadata.version, model_dir)
-    return LoadedModel(metadata=metadata, forest=forest, flat=flat, trees=trees)
+    return LoadedModel(metadata=metadata, forest=forest, table=table, flat=flat)
