@@ -43,7 +43,7 @@ class DoneChannelListener:
 
     def __init__(self, redis_url: str) -> None:
         self.client = redis.Redis.from_url(redis_url)
-        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(DONE_CHANNEL)
         self.messages: list[tuple[float, bytes]] = []
         self.stopping = threading.Event()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Annotated
 
 import orjson
@@ -29,8 +30,10 @@ class PredictionItem(BaseModel):
     petal_length: Measurement
     petal_width: Measurement
 
-    def values(self) -> tuple[float, float, float, float]:
-        return (self.sepal_length, self.sepal_width, self.petal_length, self.petal_width)
+
+# An item's four values in FEATURES order: one C call an item (a method call costs twice as
+# much, which a 1,000-item request feels).
+measurements: Callable[[PredictionItem], tuple[float, float, float, float]] = attrgetter(*FEATURES)
 
 
 class PredictionRequest(BaseModel):

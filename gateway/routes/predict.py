@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from contract.cache_keys import canonical_rows
-from contract.http import JobAccepted, PredictionRequest, PredictionResponse
+from contract.http import JobAccepted, PredictionRequest, PredictionResponse, measurements
 from contract.jobs import JobStatus, merge_items, new_job_id
 from contract.messages import JobOutcome, done_outcome, failed_outcome
 from gateway.errors import PROBLEM_JSON, STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
@@ -203,20 +203,18 @@ async def predict(request: Request) -> Response:
     # rounded one value at a time here, a large request's rows cost the event loop more
     # than the rest of the request.
     use_cache = len(body.items) <= settings.cache_max_items
+    values: Sequence[Sequence[float]] = list(map(measurements, body.items))
     key_suffixes: list[str] | None = None
-    values: Sequence[Sequence[float]]
     if use_cache:
-        values, key_suffixes = canonical_rows([item.values() for item in body.items])
-    else:
-        values = [item.values() for item in body.items]
+        values, key_suffixes = canonical_rows(values)
     version = services.model.version
     job_id = new_job_id()
     cached = await services.cache.lookup_or_open_job(
         len(values), key_suffixes, version, job_id, time.time()
     )
-    misses = [values[i] for i, entry in enumerate(cached) if entry is None]
-    if hits := len(values) - len(misses):
+    if hits := len(cached) - cached.count(None):
         metrics.cache_hits.inc(hits)
+    misses = [values[i] for i, entry in enumerate(cached) if entry is None] if hits else values
     if misses and use_cache:
         metrics.cache_misses.inc(len(misses))
     if not misses:
