@@ -61,6 +61,8 @@ class Result:
     cpu_us_per_request: dict[str, float]
     # The bare endpoint's req/s measured just before this scenario, at its concurrency.
     bare_rps: float | None = None
+    # The bare endpoint's own CPU per request in that run: what parsing alone costs.
+    bare_cpu_us: float | None = None
     # The lowest and highest ratio of the `--repeat` pairs this row is the median of.
     ratio_range: tuple[float, float] | None = None
 
@@ -155,12 +157,13 @@ def format_row(r: Result) -> str:
         f"{r.cpu_us_per_request[p]:.0f}" if p in r.cpu_us_per_request else "-" for p in PARTS
     )
     bare = f"{r.bare_rps:,.0f}" if r.bare_rps else "-"
+    bare_cpu = f"{r.bare_cpu_us:.0f}" if r.bare_cpu_us is not None else "-"
     ratio = f"{r.ratio:.2f}"
     if r.ratio_range is not None:
         ratio += f" ({r.ratio_range[0]:.2f}-{r.ratio_range[1]:.2f})"
     return (
         f"| {r.scenario} | {r.concurrency} | {r.workers} | {r.rps:,.0f} | {r.items_per_s:,.0f} "
-        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {bare} | {ratio} | {cpu} |"
+        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {bare} | {bare_cpu} | {ratio} | {cpu} |"
     )
 
 
@@ -187,6 +190,7 @@ def measure_against_bare(
         )
         result = merge_workers(measure(url, name, concurrency, args.seconds, workers, parts))
         result.bare_rps = reference.rps
+        result.bare_cpu_us = reference.cpu_us_per_request.get("gateway")
         runs.append(result)
     runs.sort(key=lambda r: r.ratio)
     median = runs[len(runs) // 2]
@@ -197,8 +201,8 @@ def measure_against_bare(
 
 HEADER = (
     "| scenario | conc. | workers | req/s | items/s | p50 ms | p99 ms | errors | bare req/s "
-    "| ratio to bare | CPU µs/req gateway | workers | redis |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| bare CPU µs/req | ratio to bare | CPU µs/req gateway | workers | redis |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -310,7 +314,8 @@ def main() -> None:
         " `ratio` is req/s over the bare endpoint's, measured just before the scenario at the"
         f" same concurrency; each row is the median by ratio of {args.repeat} such pair(s),"
         " with the lowest and highest ratio of them in brackets;"
-        " CPU µs/req is the CPU time each part used during the scenario over the requests made.",
+        " CPU µs/req is the CPU time each part used during the scenario over the requests made"
+        " (`bare CPU`: the bare endpoint's process in its own run).",
         "",
         HEADER,
         *[format_row(r) for r in results],
