@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from celery import Celery
 
 from contract.broker import TASK_SERIALIZER, register_task_serializer
-from contract.tasks import TASK_NAME, TaskJob, TaskPayload, task_job
+from contract.tasks import TASK_NAME, TaskJob, TaskPayload, row_count, task_job
 from gateway.metrics import Metrics
 from gateway.sent_events import FLUSH_SECONDS, BufferedSentEvents
 from gateway.settings import Settings
@@ -104,7 +104,7 @@ class Dispatcher:
             return pending
         count, items = 0, 0
         for job in pending.jobs:
-            size = len(job["items"])
+            size = row_count(job)
             if count and items + size > limit:
                 break
             count, items = count + 1, items + size
@@ -146,7 +146,7 @@ class Dispatcher:
     def _publish(self, task_id: str, jobs: list[TaskJob]) -> None:
         if self.sent_events is None:
             self.sent_events = BufferedSentEvents(self.celery)
-        items = sum(len(job["items"]) for job in jobs)
+        items = sum(row_count(job) for job in jobs)
         self.celery.send_task(
             TASK_NAME,
             args=[jobs],

@@ -12,7 +12,15 @@ from celery import Task, shared_task
 
 from contract import scripts
 from contract.cache_keys import FAST_SPELLING_MAX, cache_key_prefix, key_suffix, key_suffixes
-from contract.tasks import TASK_NAME, TaskPayload, readable_job_ids
+from contract.http import FEATURES
+from contract.tasks import (
+    ROW_BYTES,
+    ROW_DTYPE,
+    TASK_NAME,
+    TaskPayload,
+    readable_job_ids,
+    unpack_rows,
+)
 from worker import metrics, runtime
 from worker.failures import InvalidTaskPayload, PredictRequest, fail_jobs, public_error
 from worker.model import FloatArray
@@ -22,22 +30,24 @@ from worker.settings import WorkerSettings
 log = logging.getLogger("irisq.task")
 
 
-def _rows(jobs: TaskPayload) -> FloatArray:
-    """The items of every job as the model's matrix, canonical (contract/cache_keys.py).
+def _rows(jobs: TaskPayload) -> tuple[FloatArray, list[int]]:
+    """The rows of every job as the model's matrix, canonical (contract/cache_keys.py), and
+    how many rows each job has.
 
     A cached answer is the model's answer for its key's values, so every row is rounded as
     the keys round it, whether the gateway rounded it already or not (contract/tasks.py).
     """
     try:
-        matrix = np.asarray([item for job in jobs for item in job["items"]])
+        parts = [unpack_rows(job["rows"]) for job in jobs]
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidTaskPayload(f"malformed task payload: {exc}") from exc
-    if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.dtype.kind not in "fiu":
-        raise InvalidTaskPayload("each item must be four finite numbers")
+    counts = [len(part) // ROW_BYTES for part in parts]
+    matrix = np.frombuffer(b"".join(parts), dtype=ROW_DTYPE).reshape(-1, len(FEATURES))
+    # In the machine's own byte order (no copy where that is little-endian).
     matrix = matrix.astype(np.float64, copy=False)
     if not np.isfinite(matrix).all():
         raise InvalidTaskPayload("each item must be four finite numbers")
-    return canonical_matrix(matrix)
+    return canonical_matrix(matrix), counts
 
 
 def _cache_keys(matrix: FloatArray, version: str) -> list[str]:
@@ -157,7 +167,7 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
             log.info("task=%s jobs=0: every job already finished", task_id)
             return {"jobs": 0, "items": 0}
 
-    matrix = _rows(jobs)
+    matrix, counts = _rows(jobs)
     metrics.observe_task_size(jobs=len(jobs), items=len(matrix))
     with metrics.INFERENCE_SECONDS.time():
         proba = model.predict_proba(matrix)
@@ -172,8 +182,8 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
     # keeps out of the cache (contract/tasks.py).
     cached_rows: list[int] = []
     row = 0
-    for job in jobs:
-        end = row + len(job["items"])
+    for job, count in zip(jobs, counts, strict=True):
+        end = row + count
         job_results.append(results.json_list(row, end))
         job_counts.append(results.counts(row, end))
         if job.get("cache", True):

@@ -19,7 +19,7 @@ from contract.messages import (
     started_message,
 )
 from contract.scripts import Script, source
-from contract.tasks import readable_job_ids, task_job
+from contract.tasks import pack_rows, readable_job_ids, task_job
 
 # Words in quotes in the scripts that are neither Redis commands nor job-record names.
 LUA_WORDS = {"ok", "hash", "none", "null"}
@@ -117,5 +117,5 @@ def test_job_ids_of_a_payload_are_read_however_malformed_the_rest() -> None:
 
 
 def test_a_task_job_carries_its_cache_flag_only_when_it_is_kept_out_of_the_cache() -> None:
-    assert task_job("a", [[1, 2, 3, 4]]) == {"job_id": "a", "items": [[1, 2, 3, 4]]}
-    assert task_job("a", [], cache=False) == {"job_id": "a", "items": [], "cache": False}
+    assert task_job("a", [[1, 2, 3, 4]]) == {"job_id": "a", "rows": pack_rows([[1, 2, 3, 4]])}
+    assert task_job("a", [], cache=False) == {"job_id": "a", "rows": "", "cache": False}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import redis
 from celery import Celery
 
 from contract.jobs import JobField, job_key
-from contract.tasks import TASK_NAME, task_job
+from contract.tasks import TASK_NAME, TaskJob, task_job
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.job_records import queued_job
 from tests.support.metrics import scrape, value
@@ -28,7 +30,10 @@ def _send(app: Celery, store: redis.Redis, jobs: list[list[list[float]]]) -> str
     The predict task keeps no Celery result: its outcome is in the job records.
     """
     # The worker writes only records the gateway opened: open them as it does.
-    payload = [task_job(queued_job(store), items) for items in jobs]
+    return _send_payload(app, store, [task_job(queued_job(store), rows) for rows in jobs])
+
+
+def _send_payload(app: Celery, store: redis.Redis, payload: list[TaskJob]) -> str:
     app.send_task(TASK_NAME, args=[payload])
 
     def statuses() -> set[bytes | None]:
@@ -61,8 +66,11 @@ def test_every_task_is_counted_once_across_pool_processes_that_come_and_go(
     store = redis.Redis.from_url(str(stack.redis_url))
     try:
         states = [_send(app, store, [[SETOSA] * n for n in shape]) for shape in shapes]
-        # Three values where the task wants four: the worker's own validation fails the task.
-        assert _send(app, store, [[[1.0, 2.0, 3.0]]]) == "failed"
+        # Three values where the task wants rows of four: the worker's own validation fails
+        # the task.
+        three = base64.b64encode(struct.pack("<3d", 1.0, 2.0, 3.0)).decode()
+        malformed: TaskJob = {"job_id": queued_job(store), "rows": three}
+        assert _send_payload(app, store, [malformed]) == "failed"
     finally:
         app.close()
         store.close()

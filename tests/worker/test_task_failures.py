@@ -6,6 +6,8 @@ outcome each task publishes is read from the done channel, as the gateway reads 
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from celery import Celery
 
 from contract.jobs import JOB_DEADLINES_KEY, job_key
 from contract.messages import DONE_CHANNEL, parse
-from contract.tasks import TASK_NAME, task_job
+from contract.tasks import TASK_NAME, pack_rows, task_job
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack
@@ -81,9 +83,9 @@ def worker(stack: LocalStack) -> Iterator[Worker]:
 def test_a_malformed_payload_fails_the_jobs_it_names(worker: Worker) -> None:
     short, unreadable = queued_job(worker.client), queued_job(worker.client)
     jobs = [
-        {"job_id": short, "items": [[5.1, 3.5, 1.4]]},
-        {"job_id": unreadable, "items": "four numbers"},
-        {"items": [ITEM]},
+        {"job_id": short, "rows": base64.b64encode(struct.pack("<3d", 5.1, 3.5, 1.4)).decode()},
+        {"job_id": unreadable, "rows": "four numbers"},
+        {"rows": pack_rows([ITEM])},
         "not a job",
     ]
     task_id = worker.send(jobs)
@@ -101,7 +103,7 @@ def test_a_malformed_payload_fails_the_jobs_it_names(worker: Worker) -> None:
 
 def test_a_payload_that_is_no_list_publishes_the_tasks_outcome(worker: Worker) -> None:
     # No job to fail, yet the gateway must hear of the task to free its slot.
-    task_id = worker.send({"job_id": "x", "items": [ITEM]})
+    task_id = worker.send({"job_id": "x", "rows": pack_rows([ITEM])})
     assert worker.outcome(task_id) == {"task_id": task_id, "jobs": {}}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import numpy as np
@@ -10,14 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contract.cache_keys import cache_key_prefix, canonical_values, key_suffix
+from contract.tasks import TaskJob, pack_rows, row_count, task_job
 from worker.tasks import InvalidTaskPayload, _cache_keys
 from worker.tasks import _rows as read_rows
 
 
-def _rows(jobs: list[dict[str, Any]]) -> list[list[float]]:
+def _rows(jobs: list[TaskJob]) -> list[list[float]]:
     """The rows of the matrix the model is given."""
-    matrix = read_rows(jobs)
+    matrix, counts = read_rows(jobs)
     assert matrix.dtype == np.float64
+    assert counts == [row_count(job) for job in jobs]
     rows: list[list[float]] = matrix.tolist()
     return rows
 
@@ -28,49 +32,68 @@ item = st.lists(value, min_size=4, max_size=4)
 
 @given(st.lists(item, min_size=1, max_size=20))
 def test_rows_are_the_canonical_values_of_any_item(items: list[list[float]]) -> None:
-    assert _rows([{"job_id": "a", "items": items}]) == [canonical_values(i) for i in items]
+    assert _rows([task_job("a", items)]) == [canonical_values(i) for i in items]
 
 
 @given(st.lists(item, min_size=1, max_size=20))
 def test_canonical_items_pass_through_unchanged(items: list[list[float]]) -> None:
     canonical = [canonical_values(i) for i in items]
-    assert _rows([{"job_id": "a", "items": canonical}]) == canonical
+    assert _rows([task_job("a", canonical)]) == canonical
 
 
-def test_items_of_every_job_are_read_in_order() -> None:
-    jobs = [
-        {"job_id": "a", "items": [[1, 2, 3, 4]]},
-        {"job_id": "b", "items": [[5.00001, 6, 7, 8]]},
-    ]
-    assert _rows(jobs) == [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
+@given(st.lists(st.lists(item, min_size=0, max_size=5), min_size=1, max_size=5))
+def test_the_rows_of_every_job_are_read_in_order_with_their_counts(
+    jobs: list[list[list[float]]],
+) -> None:
+    payload = [task_job(str(i), rows) for i, rows in enumerate(jobs)]
+    matrix, counts = read_rows(payload)
+    assert counts == [len(rows) for rows in jobs]
+    assert matrix.tolist() == [canonical_values(row) for rows in jobs for row in rows]
+
+
+def test_packed_rows_are_little_endian_doubles_in_feature_order() -> None:
+    job = task_job("a", [[5.1, 3.5, 1.4, 0.2]])
+    assert base64.b64decode(job["rows"]) == struct.pack("<4d", 5.1, 3.5, 1.4, 0.2)
+    assert job["rows"] == pack_rows([(5.1, 3.5, 1.4, 0.2)])
+
+
+def test_a_row_of_the_wrong_width_is_not_packed() -> None:
+    with pytest.raises(ValueError, match="4 values"):
+        pack_rows([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0]])
+
+
+def _packed(*values: float) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}d", *values)).decode()
 
 
 @pytest.mark.parametrize(
-    "items",
+    "rows",
     [
-        [[1.0, 2.0, 3.0]],
-        [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0]],
-        [["1", "2", "3", "4"]],
-        [[1.0, 2.0, 3.0, None]],
-        [[1.0, 2.0, 3.0, float("nan")]],
-        [[1.0, 2.0, 3.0, float("inf")]],
-        [{"sepal_length": 1}],
+        _packed(1.0, 2.0, 3.0),  # not a whole row
+        _packed(1.0, 2.0, 3.0, 4.0, 1.0, 2.0),
+        _packed(1.0, 2.0, 3.0, 4.0)[:-4],  # cut short
+        "not base64!",
+        _packed(1.0, 2.0, 3.0, float("nan")),
+        _packed(1.0, 2.0, 3.0, float("inf")),
+        12,
+        None,
+        [[1.0, 2.0, 3.0, 4.0]],  # the rows as JSON numbers: not this contract's form
     ],
 )
-def test_malformed_items_are_refused(items: list[Any]) -> None:
+def test_malformed_rows_are_refused(rows: Any) -> None:
     with pytest.raises(InvalidTaskPayload):
-        _rows([{"job_id": "a", "items": items}])
+        read_rows([{"job_id": "a", "rows": rows}])
 
 
-def test_a_job_without_items_is_refused() -> None:
+def test_a_job_without_rows_is_refused() -> None:
     with pytest.raises(InvalidTaskPayload):
-        _rows([{"job_id": "a"}])  # type: ignore[typeddict-item]
+        read_rows([{"job_id": "a"}])  # type: ignore[typeddict-item]
 
 
 @given(st.lists(st.lists(st.floats(-1e12, 1e12), min_size=4, max_size=4), min_size=1, max_size=20))
 def test_cache_keys_are_the_contracts_keys_of_the_rows(items: list[list[float]]) -> None:
     # Within FAST_SPELLING_MAX the one-pass spelling, beyond it the exact one: the same keys.
-    matrix = read_rows([{"job_id": "a", "items": items}])
+    matrix, _ = read_rows([task_job("a", items)])
     expected = [cache_key_prefix("v") + key_suffix(row) for row in matrix.tolist()]
     assert _cache_keys(matrix, "v") == expected
 
