@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Any
 
 import httpx
 import orjson
 import redis
 
+from contract.tasks import TaskJob, row_count
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
@@ -21,7 +21,7 @@ JOB_SIZES = [1, 3, 1, 1, 7, 3, 1, 2, 1, 3, 1, 1, 4, 1, 3, 1, 1, 2]
 QUEUE = "celery"
 
 
-def queued_tasks(client: redis.Redis) -> list[list[dict[str, Any]]]:
+def queued_tasks(client: redis.Redis) -> list[list[TaskJob]]:
     """The jobs of every task waiting in Celery's queue, oldest first."""
     tasks = []
     for raw in reversed(client.lrange(QUEUE, 0, -1)):
@@ -63,9 +63,9 @@ def test_jobs_held_through_refused_publishes_go_out_within_coalesce_max_items(
         wait_until(all_queued, 15, "every job published")
         tasks = queued_tasks(client)
         print(f"\n{len(submitted)} jobs, {sum(JOB_SIZES)} items -> tasks of "
-              f"{[sum(len(j['items']) for j in task) for task in tasks]} items")  # fmt: skip
+              f"{[sum(row_count(j) for j in task) for task in tasks]} items")  # fmt: skip
         for task in tasks:
-            items = sum(len(job["items"]) for job in task)
+            items = sum(row_count(job) for job in task)
             assert items <= COALESCE_MAX_ITEMS or len(task) == 1, (len(task), items)
         jobs = [job["job_id"] for task in tasks for job in task]
         assert sorted(jobs) == sorted(submitted), "a job lost or sent twice"
