@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.stack import LocalStack, free_port
-from tests.support.processes import discard_stack
-from tests.support.tools import system_tool
+from scripts.stack import LocalStack
+from tests.support.processes import discard_stack, new_stack, started_stack
 from worker.train import train
 
 TESTS = Path(__file__).parent
@@ -39,20 +38,13 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _stack(workdir: Path, model_dir: Path) -> LocalStack:
-    system_tool("redis-server", "system-deps")
-    return LocalStack(
-        workdir=workdir, redis_port=free_port(), api_port=free_port(), model_dir=model_dir
-    )
-
-
 @pytest.fixture
 def stack(tmp_path: Path, model_dir: Path) -> Iterator[LocalStack]:
     """A private stack for one test, which may stop, restart or break any part of it.
 
     Nothing is started: the test starts what it needs (start_redis, start_worker, ...).
     """
-    local = _stack(tmp_path / "stack", model_dir)
+    local = new_stack(tmp_path / "stack", model_dir)
     try:
         yield local
     finally:
@@ -64,14 +56,8 @@ def running_stack(
     tmp_path_factory: pytest.TempPathFactory, model_dir: Path
 ) -> Iterator[LocalStack]:
     """Redis, one worker and the gateway, shared by the tests of a module that only read."""
-    local = _stack(tmp_path_factory.mktemp("stack"), model_dir)
-    try:
-        local.start_redis()
-        local.start_worker()
-        local.start_gateway()
+    with started_stack(tmp_path_factory.mktemp("stack"), model_dir) as local:
         yield local
-    finally:
-        discard_stack(local)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from contract.jobs import JOB_KEY_PREFIX, JobField, JobStatus, job_key
 from contract.tasks import TASK_NAME
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
-from scripts.stack import LocalStack, free_port, wait_until
+from scripts.stack import LocalStack, wait_until
 from tests.integration.event_streams import (
     EventParser,
     open_jobs,
@@ -32,8 +32,7 @@ from tests.integration.event_streams import (
 from tests.support.items import fresh_item
 from tests.support.metrics import metric, parse, value
 from tests.support.problems import assert_safe_problem
-from tests.support.processes import discard_stack
-from tests.support.tools import system_tool
+from tests.support.processes import started_stack
 
 # Keep-alive comments every half second: an idle stream shows them within a test's patience,
 # and every read of a stream returns within it.
@@ -45,20 +44,8 @@ GATEWAY_ENV = {"MAX_EVENT_STREAMS": str(STREAMS), "EVENT_KEEPALIVE_SECONDS": KEE
 @pytest.fixture(scope="module")
 def events_stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[LocalStack]:
     """Redis, a worker and a gateway that serves STREAMS event streams at most."""
-    system_tool("redis-server", "system-deps")
-    local = LocalStack(
-        workdir=tmp_path_factory.mktemp("stack"),
-        redis_port=free_port(),
-        api_port=free_port(),
-        model_dir=model_dir,
-    )
-    try:
-        local.start_redis()
-        local.start_worker()
-        local.start_gateway(**GATEWAY_ENV)
+    with started_stack(tmp_path_factory.mktemp("stack"), model_dir, **GATEWAY_ENV) as local:
         yield local
-    finally:
-        discard_stack(local)
 
 
 @pytest.fixture

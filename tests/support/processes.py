@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 
-from scripts.stack import LocalStack
+from scripts.stack import LocalStack, free_port
+from tests.support.tools import system_tool
 
 GONE = (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError)
 
@@ -53,3 +56,24 @@ def discard_stack(local: LocalStack) -> None:
     for service in running:
         if service.popen is not None:
             service.popen.wait(10)
+
+
+def new_stack(workdir: Path, model_dir: Path) -> LocalStack:
+    """A stack on free ports of its own, in `workdir`; nothing started yet."""
+    system_tool("redis-server", "system-deps")
+    return LocalStack(
+        workdir=workdir, redis_port=free_port(), api_port=free_port(), model_dir=model_dir
+    )
+
+
+@contextlib.contextmanager
+def started_stack(workdir: Path, model_dir: Path, **gateway_env: str) -> Iterator[LocalStack]:
+    """Redis, one worker and the gateway (with `gateway_env`), discarded on the way out."""
+    local = new_stack(workdir, model_dir)
+    try:
+        local.start_redis()
+        local.start_worker()
+        local.start_gateway(**gateway_env)
+        yield local
+    finally:
+        discard_stack(local)
