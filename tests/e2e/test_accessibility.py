@@ -7,9 +7,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.ui import UI, blocking
+from tests.e2e.ui import SETOSA, UI, batch, blocking, fill, single
 
-SETOSA = {"Sepal length": "5.1", "Sepal width": "3.5", "Petal length": "1.4", "Petal width": "0.2"}
 # Not asked before in this test, so its answer needs a job (and no worker runs then).
 VIRGINICA = {
     "Sepal length": "6.9",
@@ -21,26 +20,21 @@ VIRGINICA = {
 
 def test_every_state_of_the_page_passes_axe_without_serious_violations(ui: UI) -> None:
     page = ui.page
-    form = page.get_by_role("region", name="One flower")
-    panel = page.get_by_role("region", name="Batch from CSV")
+    form, panel = single(page), batch(page)
     found: dict[str, list[dict[str, Any]]] = {}
-
-    def fill(values: dict[str, str]) -> None:
-        for label, value in values.items():
-            page.get_by_label(f"{label} (cm)", exact=True).fill(value)
 
     ui.open()
     expect(page.get_by_text("hold-out accuracy", exact=False)).to_be_visible()
     found["1-initial"] = ui.audit("1-initial")
 
-    fill({**SETOSA, "Sepal width": "abc", "Petal width": "-1"})
+    fill(page, {**SETOSA, "Sepal width": "abc", "Petal width": "-1"})
     form.get_by_role("button", name="Predict", exact=True).click()
     expect(page.get_by_label("Petal width (cm)", exact=True)).to_have_attribute(
         "aria-invalid", "true"
     )
     found["2-field-errors"] = ui.audit("2-field-errors")
 
-    fill(SETOSA)
+    fill(page, SETOSA)
     form.get_by_role("button", name="Predict", exact=True).click()
     expect(form.get_by_role("heading", name="Predicted species: setosa")).to_be_visible()
     found["3-single-result"] = ui.audit("3-single-result")
@@ -57,7 +51,7 @@ def test_every_state_of_the_page_passes_axe_without_serious_violations(ui: UI) -
 
     (worker,) = [s for s in ui.stack.services if s.name.startswith("worker")]
     ui.stack.stop(worker)
-    fill(VIRGINICA)
+    fill(page, VIRGINICA)
     form.get_by_role("button", name="Predict", exact=True).click()
     expect(form.get_by_role("status")).to_contain_text("is queued.")
     expect(form.get_by_text("Elapsed:")).to_be_visible()

@@ -8,7 +8,7 @@ import time
 import httpx
 from playwright.sync_api import expect
 
-from tests.e2e.ui import UI
+from tests.e2e.ui import UI, fill, single
 
 VERSICOLOR = {
     "Sepal length": "6.1",
@@ -26,9 +26,8 @@ def test_a_job_stays_queued_without_a_worker_and_completes_when_one_returns(ui: 
     ui.stack.stop(worker)
     ui.open()
     page = ui.page
-    form = page.get_by_role("region", name="One flower")
-    for label, value in VERSICOLOR.items():
-        page.get_by_label(f"{label} (cm)", exact=True).fill(value)
+    form = single(page)
+    fill(page, VERSICOLOR)
     form.get_by_role("button", name="Predict", exact=True).click()
 
     status = form.get_by_role("status")
@@ -56,7 +55,7 @@ def test_a_job_stays_queued_without_a_worker_and_completes_when_one_returns(ui: 
 def test_redis_down_shows_a_banner_and_retry_resends(ui: UI) -> None:
     ui.open()
     page = ui.page
-    form = page.get_by_role("region", name="One flower")
+    form = single(page)
     form.get_by_role("button", name="virginica").click()
     ui.stack.stop_redis()
     form.get_by_role("button", name="Predict", exact=True).click()

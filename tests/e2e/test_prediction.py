@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import expect
 
-from tests.e2e.ui import UI
-
-SETOSA = {"Sepal length": "5.1", "Sepal width": "3.5", "Petal length": "1.4", "Petal width": "0.2"}
-
-
-def fill(page: Page, values: dict[str, str]) -> None:
-    for label, value in values.items():
-        page.get_by_label(f"{label} (cm)", exact=True).fill(value)
-
-
-def single(page: Page) -> Locator:
-    return page.get_by_role("region", name="One flower")
+from tests.e2e.ui import SETOSA, UI, batch, fill, single
 
 
 def test_a_setosa_flower_is_predicted_then_answered_from_the_cache(ui: UI) -> None:
@@ -86,7 +75,7 @@ def test_a_csv_batch_is_predicted_in_one_request_and_shown_as_a_table(ui: UI) ->
     ui.page.on("request", lambda r: predicts.append(r.url) if "/predict" in r.url else None)
     ui.open()
     page = ui.page
-    panel = page.get_by_role("region", name="Batch from CSV")
+    panel = batch(page)
     rows = "\n".join(
         [
             "sepal_length,sepal_width,petal_length,petal_width",

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.e2e.ui import UI
+from tests.e2e.ui import UI, fill, single
 
 # Distinct flowers, so that no answer comes from the cache of an earlier one.
 VERSICOLOR = {
@@ -42,10 +42,8 @@ def record_job_requests(page: Page) -> list[str]:
 
 
 def predict(ui: UI, values: dict[str, str]) -> None:
-    form = ui.page.get_by_role("region", name="One flower")
-    for label, value in values.items():
-        ui.page.get_by_label(f"{label} (cm)", exact=True).fill(value)
-    form.get_by_role("button", name="Predict", exact=True).click()
+    fill(ui.page, values)
+    single(ui.page).get_by_role("button", name="Predict", exact=True).click()
 
 
 def test_a_queued_job_is_told_its_result_by_push_without_polling(ui: UI) -> None:
@@ -53,7 +51,7 @@ def test_a_queued_job_is_told_its_result_by_push_without_polling(ui: UI) -> None
     ui.stack.stop(worker)
     paths = record_job_requests(ui.page)
     ui.open()
-    form = ui.page.get_by_role("region", name="One flower")
+    form = single(ui.page)
     predict(ui, VERSICOLOR)
     status = form.get_by_role("status")
     expect(status).to_contain_text("is queued.")
@@ -85,7 +83,7 @@ def test_the_result_arrives_by_polling_when_the_event_stream_fails(
     ui.page.route(EVENTS, stream)
     paths = record_job_requests(ui.page)
     ui.open()
-    form = ui.page.get_by_role("region", name="One flower")
+    form = single(ui.page)
     predict(ui, VIRGINICA)
     expect(form.get_by_role("status")).to_have_text("Done.")
     expect(form.get_by_role("heading", name="Predicted species: virginica")).to_be_visible()
@@ -97,7 +95,7 @@ def test_a_browser_without_event_source_polls(ui: UI) -> None:
     ui.page.add_init_script("delete window.EventSource;")
     paths = record_job_requests(ui.page)
     ui.open()
-    form = ui.page.get_by_role("region", name="One flower")
+    form = single(ui.page)
     predict(ui, VIRGINICA)
     expect(form.get_by_role("status")).to_have_text("Done.")
     assert [p for p in paths if EVENTS.search(p)] == [], paths

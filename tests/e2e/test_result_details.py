@@ -8,11 +8,10 @@ import re
 from urllib.parse import urlparse
 
 import httpx
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, expect
 
-from tests.e2e.ui import UI
+from tests.e2e.ui import SETOSA, UI, batch, fill, single
 
-SETOSA = {"Sepal length": "5.1", "Sepal width": "3.5", "Petal length": "1.4", "Petal width": "0.2"}
 ROWS = "\n".join(
     [
         "sepal_length,sepal_width,petal_length,petal_width",
@@ -22,19 +21,6 @@ ROWS = "\n".join(
     ]
 )
 PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)(\s*)%")
-
-
-def fill(page: Page, values: dict[str, str]) -> None:
-    for label, value in values.items():
-        page.get_by_label(f"{label} (cm)", exact=True).fill(value)
-
-
-def single(page: Page) -> Locator:
-    return page.get_by_role("region", name="One flower")
-
-
-def batch(page: Page) -> Locator:
-    return page.get_by_role("region", name="Batch from CSV")
 
 
 def fact(region: Locator, term: str) -> Locator:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
 
 from scripts.frontend import start_frontend
 from scripts.stack import ROOT, LocalStack, free_port, wait_until
@@ -20,6 +20,22 @@ AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING_IMPACTS = ("serious", "critical")
 # Every UI wait is bounded; a job needs a worker start (a few s) at most.
 UI_TIMEOUT_MS = 20_000
+
+SETOSA = {"Sepal length": "5.1", "Sepal width": "3.5", "Petal length": "1.4", "Petal width": "0.2"}
+
+
+def fill(page: Page, values: dict[str, str]) -> None:
+    """Type each measurement into its field, by the field's label."""
+    for label, value in values.items():
+        page.get_by_label(f"{label} (cm)", exact=True).fill(value)
+
+
+def single(page: Page) -> Locator:
+    return page.get_by_role("region", name="One flower")
+
+
+def batch(page: Page) -> Locator:
+    return page.get_by_role("region", name="Batch from CSV")
 
 
 @dataclass
