@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.ui import SETOSA, UI, batch, blocking, fill, single
+from tests.e2e.ui import SETOSA, UI, batch, blocking, predict, single
 
 # Not asked before in this test, so its answer needs a job (and no worker runs then).
 VIRGINICA = {
@@ -27,15 +27,13 @@ def test_every_state_of_the_page_passes_axe_without_serious_violations(ui: UI) -
     expect(page.get_by_text("hold-out accuracy", exact=False)).to_be_visible()
     found["1-initial"] = ui.audit("1-initial")
 
-    fill(page, {**SETOSA, "Sepal width": "abc", "Petal width": "-1"})
-    form.get_by_role("button", name="Predict", exact=True).click()
+    predict(page, {**SETOSA, "Sepal width": "abc", "Petal width": "-1"})
     expect(page.get_by_label("Petal width (cm)", exact=True)).to_have_attribute(
         "aria-invalid", "true"
     )
     found["2-field-errors"] = ui.audit("2-field-errors")
 
-    fill(page, SETOSA)
-    form.get_by_role("button", name="Predict", exact=True).click()
+    predict(page, SETOSA)
     expect(form.get_by_role("heading", name="Predicted species: setosa")).to_be_visible()
     found["3-single-result"] = ui.audit("3-single-result")
 
@@ -51,8 +49,7 @@ def test_every_state_of_the_page_passes_axe_without_serious_violations(ui: UI) -
 
     (worker,) = [s for s in ui.stack.services if s.name.startswith("worker")]
     ui.stack.stop(worker)
-    fill(page, VIRGINICA)
-    form.get_by_role("button", name="Predict", exact=True).click()
+    predict(page, VIRGINICA)
     expect(form.get_by_role("status")).to_contain_text("is queued.")
     expect(form.get_by_text("Elapsed:")).to_be_visible()
     found["6-job-pending"] = ui.audit("6-job-pending")

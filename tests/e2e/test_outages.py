@@ -8,7 +8,7 @@ import time
 import httpx
 from playwright.sync_api import expect
 
-from tests.e2e.ui import UI, fill, single
+from tests.e2e.ui import UI, predict, single
 
 VERSICOLOR = {
     "Sepal length": "6.1",
@@ -27,8 +27,7 @@ def test_a_job_stays_queued_without_a_worker_and_completes_when_one_returns(ui: 
     ui.open()
     page = ui.page
     form = single(page)
-    fill(page, VERSICOLOR)
-    form.get_by_role("button", name="Predict", exact=True).click()
+    predict(page, VERSICOLOR)
 
     status = form.get_by_role("status")
     expect(status).to_contain_text("is queued.")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.ui import SETOSA, UI, batch, fill, single
+from tests.e2e.ui import SETOSA, UI, batch, predict, single
 
 
 def test_a_setosa_flower_is_predicted_then_answered_from_the_cache(ui: UI) -> None:
     ui.open()
     page = ui.page
     form = single(page)
-    fill(page, SETOSA)
-    form.get_by_role("button", name="Predict", exact=True).click()
+    predict(page, SETOSA)
 
     expect(form.get_by_role("status")).to_have_text("Done.")
     expect(form.get_by_role("heading", name="Predicted species: setosa")).to_be_visible()
@@ -42,8 +41,7 @@ def test_an_invalid_value_is_named_next_to_its_field_and_not_sent(ui: UI) -> Non
     ui.page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     ui.open()
     page = ui.page
-    fill(page, {**SETOSA, "Petal width": "-0.5", "Sepal length": "abc"})
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, {**SETOSA, "Petal width": "-0.5", "Sepal length": "abc"})
 
     petal_width = page.get_by_label("Petal width (cm)", exact=True)
     expect(petal_width).to_have_attribute("aria-invalid", "true")
@@ -58,8 +56,8 @@ def test_an_invalid_value_is_named_next_to_its_field_and_not_sent(ui: UI) -> Non
     sepal_length.fill("5.1")
     # By keyboard alone, the focus visible: Tab from the last field reaches Predict.
     petal_width.press("Tab")
-    predict = single(page).get_by_role("button", name="Predict", exact=True)
-    expect(predict).to_be_focused()
+    predict_button = single(page).get_by_role("button", name="Predict", exact=True)
+    expect(predict_button).to_be_focused()
     outline = page.evaluate(
         "() => { const s = getComputedStyle(document.activeElement);"
         " return [s.outlineStyle, s.outlineWidth]; }"

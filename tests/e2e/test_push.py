@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.e2e.ui import UI, fill, single
+from tests.e2e.ui import UI, predict, single
 
 # Distinct flowers, so that no answer comes from the cache of an earlier one.
 VERSICOLOR = {
@@ -41,18 +41,13 @@ def record_job_requests(page: Page) -> list[str]:
     return paths
 
 
-def predict(ui: UI, values: dict[str, str]) -> None:
-    fill(ui.page, values)
-    single(ui.page).get_by_role("button", name="Predict", exact=True).click()
-
-
 def test_a_queued_job_is_told_its_result_by_push_without_polling(ui: UI) -> None:
     (worker,) = [s for s in ui.stack.services if s.name.startswith("worker")]
     ui.stack.stop(worker)
     paths = record_job_requests(ui.page)
     ui.open()
     form = single(ui.page)
-    predict(ui, VERSICOLOR)
+    predict(ui.page, VERSICOLOR)
     status = form.get_by_role("status")
     expect(status).to_contain_text("is queued.")
     ui.screenshot("1-queued-listening")
@@ -84,7 +79,7 @@ def test_the_result_arrives_by_polling_when_the_event_stream_fails(
     paths = record_job_requests(ui.page)
     ui.open()
     form = single(ui.page)
-    predict(ui, VIRGINICA)
+    predict(ui.page, VIRGINICA)
     expect(form.get_by_role("status")).to_have_text("Done.")
     expect(form.get_by_role("heading", name="Predicted species: virginica")).to_be_visible()
     assert [p for p in paths if EVENTS.search(p)], f"no event stream was tried: {paths}"
@@ -96,7 +91,7 @@ def test_a_browser_without_event_source_polls(ui: UI) -> None:
     paths = record_job_requests(ui.page)
     ui.open()
     form = single(ui.page)
-    predict(ui, VIRGINICA)
+    predict(ui.page, VIRGINICA)
     expect(form.get_by_role("status")).to_have_text("Done.")
     assert [p for p in paths if EVENTS.search(p)] == [], paths
     assert [p for p in paths if JOB.search(p)], paths

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import httpx
 from playwright.sync_api import Locator, expect
 
-from tests.e2e.ui import SETOSA, UI, batch, fill, single
+from tests.e2e.ui import SETOSA, UI, batch, predict, single
 
 ROWS = "\n".join(
     [
@@ -40,8 +40,7 @@ def duration(ms: float) -> str:
 def test_time_taken_is_the_jobs_own_time_from_its_record(ui: UI) -> None:
     ui.open()
     page = ui.page
-    fill(page, SETOSA)
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, SETOSA)
     expect(single(page).get_by_role("status")).to_have_text("Done.")
     job_id = fact(single(page), "Job id").inner_text()
     job = httpx.get(f"{ui.stack.base_url}/jobs/{job_id}", timeout=5).json()
@@ -66,11 +65,9 @@ def test_time_taken_is_the_jobs_own_time_from_its_record(ui: UI) -> None:
 def test_bad_values_clear_the_last_result_and_bad_rows_the_last_table(ui: UI) -> None:
     ui.open()
     page = ui.page
-    fill(page, SETOSA)
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, SETOSA)
     expect(single(page).get_by_role("heading", name="Predicted species: setosa")).to_be_visible()
-    fill(page, {"Petal width": "-1"})
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, {"Petal width": "-1"})
     expect(page.get_by_label("Petal width (cm)", exact=True)).to_have_accessible_description(
         "Must be greater than 0 cm."
     )
@@ -94,8 +91,7 @@ def test_bad_values_clear_the_last_result_and_bad_rows_the_last_table(ui: UI) ->
 def test_every_percentage_has_one_decimal(ui: UI) -> None:
     ui.open()
     page = ui.page
-    fill(page, SETOSA)
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, SETOSA)
     expect(single(page).get_by_role("status")).to_have_text("Done.")
     batch(page).get_by_label("CSV rows", exact=False).fill(ROWS)
     batch(page).get_by_role("button", name="Predict batch").click()
@@ -118,8 +114,7 @@ def test_the_flower_is_marked_on_a_scatter_of_the_iris_data_set(ui: UI) -> None:
     ui.page.on("request", lambda r: requested.append(urlparse(r.url).path))
     ui.open()
     page = ui.page
-    fill(page, SETOSA)
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, SETOSA)
     chart = single(page).get_by_role(
         "img",
         name=re.compile(r"This flower: petal 1\.4 cm \u00d7 0\.2 cm, among the setosa cluster"),
@@ -142,8 +137,7 @@ def test_the_flower_is_marked_on_a_scatter_of_the_iris_data_set(ui: UI) -> None:
     assert not [p for p in requested if "iris" in p.lower()], requested
     ui.screenshot("1-scatter-setosa")
 
-    fill(page, {"Petal length": "4.9", "Petal width": "1.6"})
-    single(page).get_by_role("button", name="Predict", exact=True).click()
+    predict(page, {"Petal length": "4.9", "Petal width": "1.6"})
     expect(
         single(page).get_by_role(
             "img", name=re.compile("where the (versicolor and virginica|virginica and versicolor)")

@@ -38,6 +38,12 @@ def batch(page: Page) -> Locator:
     return page.get_by_role("region", name="Batch from CSV")
 
 
+def predict(page: Page, values: dict[str, str]) -> None:
+    """Fill the one-flower form with these measurements and press Predict."""
+    fill(page, values)
+    single(page).get_by_role("button", name="Predict", exact=True).click()
+
+
 @dataclass
 class UI:
     """The served UI, its stack, and a page open on it."""
