@@ -134,8 +134,9 @@ class FlatForest:
 class LoadedModel:
     metadata: ModelMetadata
     forest: Any
+    # One of the two: the table, or for a forest too large for it the flat walk.
     table: ForestTable | None
-    flat: FlatForest
+    flat: FlatForest | None
 
     @cached_property
     def metadata_json(self) -> str:
@@ -151,7 +152,7 @@ class LoadedModel:
         # Each gives scikit-learn's probabilities (tests/worker/test_model.py).
         if self.table is not None:
             return self.table.predict_proba(x)
-        if len(x) < FLAT_FOREST_MAX_ROWS:
+        if self.flat is not None and len(x) < FLAT_FOREST_MAX_ROWS:
             return self.flat.predict_proba(x)
         proba: FloatArray = self.forest.predict_proba(x)
         return proba
@@ -161,7 +162,8 @@ def load_model(model_dir: Path) -> LoadedModel:
     metadata, data = _verified_bytes(model_dir)
     try:
         forest = joblib.load(io.BytesIO(data))
-        table, flat = forest_table(forest), FlatForest(forest)
+        table = forest_table(forest)
+        flat = FlatForest(forest) if table is None else None
     except Exception as exc:
         # A file that matches its checksum yet is no forest (written corrupt or truncated,
         # wrong library version): the same refusal as a mismatch.

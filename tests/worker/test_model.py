@@ -113,6 +113,7 @@ def test_the_flat_walk_matches_scikit_learn(model_dir: Path) -> None:
 def test_the_model_answers_from_its_table(model_dir: Path) -> None:
     model = load_model(model_dir)
     assert model.table is not None
+    assert model.flat is None  # the flat walk is built only for a forest without a table
     rows = np.random.default_rng(9).uniform(0.1, 8, size=(100, 4))
     np.testing.assert_array_equal(model.predict_proba(rows), model.forest.predict_proba(rows))
 
@@ -130,6 +131,7 @@ def test_a_forest_too_large_for_its_table_answers_like_scikit_learn(
         patch.setattr(worker.model, "forest_table", lambda f: forest_table(f, 1_000))
         model = load_model(model_dir)
     assert model.table is None
+    assert model.flat is not None
     assert "evaluated tree by tree" in caplog.text
     rows = np.random.default_rng(9).uniform(0.1, 8, size=(FLAT_FOREST_MAX_ROWS, 4))
     for n in (1, FLAT_FOREST_MAX_ROWS - 1, FLAT_FOREST_MAX_ROWS):
