@@ -9,7 +9,7 @@ EXPORTER_VENV ?= .venv-exporter
 # The slow kinds of test (markers registered in pyproject.toml, set in tests/conftest.py).
 SLOW_TESTS := e2e or faults or soak or deploy or slow
 
-.PHONY: help run worker test test-fast lint typecheck bench train clean lock system-deps deploy-deps
+.PHONY: help run worker test test-fast lint typecheck bench soak train clean lock system-deps deploy-deps
 
 # $(call apt_install,PACKAGE,PROGRAM...[,AFTER]): apt-get install the Debian PACKAGE unless
 # every PROGRAM is found (on the PATH, in /usr/sbin, or as an absolute path), then run the
@@ -123,6 +123,13 @@ monitoring-deps: system-deps $(EXPORTER_VENV)/.installed ## install Prometheus (
 bench: $(DEV) system-deps ## run the benchmark and write docs/performance.md (slow)
 	@$(call apt_install,wrk,wrk)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The soak: every kind of request at once, at full speed, against its own local stack with
+# `make run`'s defaults, a row every 10 s of req/s, errors, p99, Redis' memory and the job
+# records; writes test-artifacts/soak/ (table, JSON, plot). A benchmark: it judges nothing.
+soak: $(DEV) system-deps ## mixed load for N minutes, watching Redis' memory (SOAK_ARGS="--minutes 30")
+	@$(call apt_install,wrk,wrk)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 # --- the web UI (frontend/) and the browser its end-to-end tests drive ---------------------
 FRONTEND := frontend

@@ -6,11 +6,14 @@ its results, or failed with an error. A write never recreates a missing record, 
 finished job is never changed again (a task run twice skips it).
 
 Records carry no Redis TTL: Redis runs `volatile-lru`, which evicts only keys with a TTL (the
-cache entries), so memory pressure never evicts a job. Their lifetime is the sorted set
-JOB_DEADLINES_KEY instead, scored with the time by which the gateway's sweeper acts:
-- open (queued or running): created_at + JOB_TIMEOUT_SECONDS; past it the job is failed
-  ("timed out") and that is announced on the done channel;
-- finished (done or failed): finished_at + JOB_TTL_SECONDS; past it the record is deleted.
+cache entries), so memory pressure never evicts a job. Two sorted sets keep their lifetime:
+- OPEN_JOBS_KEY, scored with created_at + JOB_TIMEOUT_SECONDS: past it the gateway's sweeper
+  fails the job ("timed out") and announces it on the done channel;
+- FINISHED_JOBS_KEY, scored with finished_at: the retention rule (docs/reliability.md) deletes
+  finished records, oldest first, and never an open one. FINISHED_BYTES_KEY sums what they
+  hold (`MEMORY USAGE`, taken when each finishes), so the gateway trims them to a budget of
+  Redis' memory; the ids it trimmed stay in TRIMMED_JOBS_KEY (the newest TRIMMED_IDS_KEPT),
+  so that reading one answers 410 Gone rather than 404.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ import orjson
 from contract.keys import KEY_PREFIX
 
 JOB_KEY_PREFIX = f"{KEY_PREFIX}:job:"
-JOB_DEADLINES_KEY = f"{KEY_PREFIX}:jobs:deadlines"
+OPEN_JOBS_KEY = f"{KEY_PREFIX}:jobs:open"
+FINISHED_JOBS_KEY = f"{KEY_PREFIX}:jobs:finished"
+FINISHED_BYTES_KEY = f"{KEY_PREFIX}:jobs:finished_bytes"
+TRIMMED_JOBS_KEY = f"{KEY_PREFIX}:jobs:trimmed"
+# About 110 bytes an id in Redis: 100,000 of them hold ~11 MB.
+TRIMMED_IDS_KEPT = 100_000
 # Ids are 32 lower-case hex digits; anything else is not a job of ours and never reaches
 # Redis. Matched whole (`fullmatch`): `$` would also accept a trailing newline.
 JOB_ID = re.compile(r"[0-9a-f]{32}")

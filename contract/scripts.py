@@ -14,7 +14,14 @@ from functools import cache
 from importlib.resources import files
 
 from contract.cache_keys import cache_key_prefix
-from contract.jobs import JOB_DEADLINES_KEY, job_key
+from contract.jobs import (
+    FINISHED_BYTES_KEY,
+    FINISHED_JOBS_KEY,
+    OPEN_JOBS_KEY,
+    TRIMMED_IDS_KEPT,
+    TRIMMED_JOBS_KEY,
+    job_key,
+)
 from contract.messages import DONE_CHANNEL, started_message
 from contract.model import MODEL_KEY, MODEL_TTL_SECONDS
 
@@ -27,7 +34,8 @@ class Script(StrEnum):
     MARK_RUNNING = "mark_running"
     RECORD_RESULTS = "record_results"
     FAIL_JOBS = "fail_jobs"
-    SWEEP = "sweep"
+    OVERDUE_JOBS = "overdue_jobs"
+    DELETE_FINISHED = "delete_finished"
 
 
 @cache
@@ -38,7 +46,7 @@ def source(script: Script) -> str:
 class Lookup:
     """One request's part of a LOOKUP_OR_OPEN_JOBS call."""
 
-    __slots__ = ("created_at", "keys", "n_items")
+    __slots__ = ("created_at", "keys", "may_open", "n_items")
 
     def __init__(
         self,
@@ -47,6 +55,7 @@ class Lookup:
         model_version: str | None,
         job_id: str,
         created_at: float,
+        may_open: bool = True,
     ) -> None:
         # Without key suffixes (a request that skips the cache) or a known model, nothing is
         # looked up: every item is a miss.
@@ -57,14 +66,15 @@ class Lookup:
             self.keys = [*(prefix + suffix for suffix in key_suffixes), job_key(job_id)]
         self.n_items = n_items
         self.created_at = repr(created_at).encode()
+        self.may_open = b"1" if may_open else b"0"
 
 
 def lookup_or_open_jobs(lookups: Sequence[Lookup], job_timeout: bytes) -> tuple[Keys, Args]:
-    keys: Keys = [JOB_DEADLINES_KEY]
+    keys: Keys = [OPEN_JOBS_KEY]
     args: Args = [job_timeout]
     for lookup in lookups:
         keys += lookup.keys
-        args += (len(lookup.keys) - 1, lookup.n_items, lookup.created_at)
+        args += (len(lookup.keys) - 1, lookup.n_items, lookup.created_at, lookup.may_open)
     return keys, args
 
 
@@ -84,18 +94,23 @@ def record_results(
     cache_keys: Sequence[str],
     item_results: Sequence[bytes],
     finished: float,
-    job_ttl_seconds: int,
     cache_ttl_seconds: int,
     model_version: str,
     model_version_json: bytes,
     model_metadata_json: str,
 ) -> tuple[Keys, Args]:
-    keys = [MODEL_KEY, JOB_DEADLINES_KEY, *(job_key(job_id) for job_id in job_ids), *cache_keys]
+    keys = [
+        MODEL_KEY,
+        OPEN_JOBS_KEY,
+        FINISHED_JOBS_KEY,
+        FINISHED_BYTES_KEY,
+        *(job_key(job_id) for job_id in job_ids),
+        *cache_keys,
+    ]
     args: Args = [
         len(job_ids),
         cache_ttl_seconds,
         finished,
-        finished + job_ttl_seconds,
         MODEL_TTL_SECONDS,
         model_version,
         model_metadata_json,
@@ -110,12 +125,55 @@ def record_results(
 
 
 def fail_jobs(
-    job_ids: Sequence[str], error: str, finished: float, job_ttl_seconds: int, task_id: str | None
+    job_ids: Sequence[str], error: str, finished: float, task_id: str | None
 ) -> tuple[Keys, Args]:
-    keys = [JOB_DEADLINES_KEY, *(job_key(job_id) for job_id in job_ids)]
-    args: Args = [finished, finished + job_ttl_seconds, error, DONE_CHANNEL, task_id or ""]
-    return keys, args
+    keys = [
+        OPEN_JOBS_KEY,
+        FINISHED_JOBS_KEY,
+        FINISHED_BYTES_KEY,
+        *(job_key(job_id) for job_id in job_ids),
+    ]
+    return keys, [finished, error, DONE_CHANNEL, task_id or ""]
 
 
-def sweep(job_ids: Sequence[str], now: float) -> tuple[Keys, Args]:
-    return [JOB_DEADLINES_KEY, *(job_key(job_id) for job_id in job_ids)], [repr(now), *job_ids]
+def overdue_jobs(job_ids: Sequence[str], now: float) -> tuple[Keys, Args]:
+    return [OPEN_JOBS_KEY, *(job_key(job_id) for job_id in job_ids)], [repr(now), *job_ids]
+
+
+# A time after every finish: "whenever it finished".
+ANY_TIME = 1e300
+
+
+def _delete_finished(
+    job_ids: Sequence[str], finished_by: float, keep_bytes: int, trimmed_at: float | None
+) -> tuple[Keys, Args]:
+    keys = [
+        FINISHED_JOBS_KEY,
+        FINISHED_BYTES_KEY,
+        TRIMMED_JOBS_KEY,
+        *(job_key(job_id) for job_id in job_ids),
+    ]
+    noted = "" if trimmed_at is None else repr(trimmed_at)
+    return keys, [repr(finished_by), keep_bytes, noted, TRIMMED_IDS_KEPT]
+
+
+def forget_answered(job_ids: Sequence[str]) -> tuple[Keys, Args]:
+    """Jobs answered inside their sync request: their records go (open ones stay)."""
+    return _delete_finished(job_ids, ANY_TIME, -1, None)
+
+
+def expire_finished(job_ids: Sequence[str], finished_by: float) -> tuple[Keys, Args]:
+    """Records of jobs finished by `finished_by` (now less JOB_TTL_SECONDS) go."""
+    return _delete_finished(job_ids, finished_by, -1, None)
+
+
+def trim_finished(job_ids: Sequence[str], keep_bytes: int, now: float) -> tuple[Keys, Args]:
+    """The oldest finished records go, in the order given, until `keep_bytes` remain; each
+    id is noted as trimmed, so that reading it answers 410."""
+    return _delete_finished(job_ids, ANY_TIME, keep_bytes, now)
+
+
+def deleted_and_bytes(reply: list[int]) -> tuple[int, int]:
+    """DELETE_FINISHED's reply: (records deleted, bytes the finished records hold after)."""
+    deleted, left = reply
+    return int(deleted), int(left)

@@ -22,7 +22,6 @@ class SharedSettings(BaseSettings):
     # Every Redis call is bounded: an outage turns into an error, never a hung call.
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
     cache_ttl_seconds: int = Field(default=3600, gt=0)
-    job_ttl_seconds: int = Field(default=86400, gt=0)
     log_level: str = "INFO"
 
     @property

@@ -41,8 +41,10 @@ class PredictionCache:
         model_version: str | None,
         job_id: str,
         created_at: float,
+        may_open: bool = True,
     ) -> list[bytes | None]:
-        """Each item's cached result (JSON bytes) or None; the job exists iff one is None.
+        """Each item's cached result (JSON bytes) or None; the job exists iff one is None
+        (and `may_open`: while the store is full, a lookup opens no job).
 
         `key_suffixes` are the items' canonical values as keys spell them
         (`contract.cache_keys.key_suffix`); without them or a model version every item is a
@@ -51,7 +53,7 @@ class PredictionCache:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()
         self.pending.append(
-            (Lookup(n_items, key_suffixes, model_version, job_id, created_at), future)
+            (Lookup(n_items, key_suffixes, model_version, job_id, created_at, may_open), future)
         )
         # The flush task drains everything appended before it returns (nothing can be
         # appended between its last check and its end: there is no await in between).

@@ -1,61 +1,112 @@
-"""Back-pressure: new work is refused while jobs and queued tasks alone fill Redis.
+"""Redis' memory: finished records trimmed to their budget, and new jobs refused for backlog.
 
 Redis evicts only keys with a TTL (`volatile-lru`), and only cache entries carry one, so the
-cache gives way to job records and queued tasks. When those alone come near `maxmemory`,
-accepting more would end in Redis refusing writes half-way through a job's life (a worker
-could not record its results, Celery could not note a task it took). So the gateway refuses
-new requests with a 503 while the state's share of memory is above STORE_HIGH_WATER, which
-leaves the rest for the jobs already accepted to finish.
+cache gives way to everything else: open work (queued and running jobs, their tasks) and
+finished job records. Of these, finished records are irisq's to bound: they may hold
+RECORDS_MEMORY_SHARE of `maxmemory`, less what open work needs beyond the rest, and past that
+the oldest go first (contract/lua/delete_finished.lua). Open work is never dropped: while it
+alone comes near STORE_HIGH_WATER of `maxmemory`, requests that need a new job get a 503, which
+leaves the rest for the jobs already accepted to finish. Cache hits and job reads need no new
+state and are always answered.
 
-The state's size is not reported by Redis; it is estimated as the memory used less what the
-cache entries hold (their count times the size of one).
+The finished records' size is their own count (`MEMORY USAGE` of each, summed as each
+finishes). The cache's is estimated (Redis does not report it): its entries' count times the
+size of one. Open work is what remains of the memory used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from contract import scripts
+from contract.jobs import FINISHED_BYTES_KEY, FINISHED_JOBS_KEY
+from contract.scripts import Script
+from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
 
 # What one cache entry costs Redis: its key and value (MEMORY USAGE says ~216 bytes), its
 # expiry and its slots in the key and expiry tables; measured as used_memory's growth.
 CACHE_ENTRY_BYTES = 300
+# Records trimmed per script call: bounds the time Redis spends in one call.
+TRIM_BATCH = 500
 
 
 class StoreCapacity:
-    def __init__(self, redis: Redis, high_water: float, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        high_water: float,
+        records_share: float,
+        interval_seconds: float,
+        metrics: Metrics,
+    ) -> None:
         self.redis = redis
         # The database the URL chose: its keyspace line counts our cache entries.
         self.db = f"db{redis.connection_pool.connection_kwargs.get('db', 0)}"
         self.high_water = high_water
+        self.records_share = records_share
         self.interval = interval_seconds
+        self.metrics = metrics
+        self.delete_script = redis.register_script(scripts.source(Script.DELETE_FINISHED))
         self.full = False
 
     async def check(self) -> bool:
-        """Whether the state's estimated share of `maxmemory` is at or above the high water."""
-        memory = await self.redis.info("memory")
+        """Trim finished records to their budget; whether open work fills the store."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.info("memory")
+            pipe.info("keyspace")
+            pipe.get(FINISHED_BYTES_KEY)
+            memory, keyspace, finished_bytes = await pipe.execute()
         maxmemory = int(memory.get("maxmemory", 0))
+        finished = int(finished_bytes or 0)
+        self.metrics.records_bytes.set(finished)
         if maxmemory <= 0:
-            self.full = False
+            self._set_full(False, 0, maxmemory)
             return False
-        keyspace = await self.redis.info("keyspace")
-        cache_entries = int(keyspace.get(self.db, {}).get("expires", 0))
-        state = int(memory["used_memory"]) - cache_entries * CACHE_ENTRY_BYTES
-        full = state >= self.high_water * maxmemory
+        cache = int(keyspace.get(self.db, {}).get("expires", 0)) * CACHE_ENTRY_BYTES
+        open_work = max(0, int(memory["used_memory"]) - cache - finished)
+        room = self.high_water * maxmemory
+        budget = int(max(0.0, min(self.records_share * maxmemory, room - open_work)))
+        if finished > budget:
+            await self.trim(budget)
+        self._set_full(open_work >= room, open_work, maxmemory)
+        return self.full
+
+    async def trim(self, budget: int) -> int:
+        """Delete the oldest finished records until they hold at most `budget` bytes."""
+        trimmed = 0
+        while True:
+            oldest: list[Any] = await self.redis.zrange(FINISHED_JOBS_KEY, 0, TRIM_BATCH - 1)
+            if not oldest:
+                return trimmed
+            ids = [job_id.decode() for job_id in oldest]  # the client returns bytes
+            keys, args = scripts.trim_finished(ids, budget, time.time())
+            deleted, left = scripts.deleted_and_bytes(
+                await self.delete_script(keys=keys, args=args)
+            )
+            trimmed += deleted
+            self.metrics.records_trimmed.inc(deleted)
+            self.metrics.records_bytes.set(left)
+            if left <= budget or deleted == 0:
+                return trimmed
+
+    def _set_full(self, full: bool, open_work: int, maxmemory: int) -> None:
         if full != self.full:
             log.warning(
-                "store %s: state ~%d of %d bytes (high water %.0f %%)",
-                "full, refusing new work" if full else "has room again, accepting work",
-                state,
+                "store %s: open work ~%d of %d bytes (high water %.0f %%)",
+                "full, refusing new jobs" if full else "has room again, accepting new jobs",
+                open_work,
                 maxmemory,
                 self.high_water * 100,
             )
         self.full = full
-        return full
 
     async def run(self) -> None:
         while True:

@@ -21,7 +21,8 @@ PROBLEM_JSON = "application/problem+json"
 JSON_POSITION = re.compile(r" at line \d+ column \d+$")
 # New work refused while jobs and queued tasks fill the store (gateway/capacity.py).
 STORE_FULL = (
-    "irisq is at capacity: its store (Redis) is full of jobs and queued tasks; retry shortly."
+    "irisq is at capacity: its store (Redis) is full of open work (queued and running jobs); "
+    "retry shortly."
 )
 STORE_FULL_RETRY_AFTER = "5"
 

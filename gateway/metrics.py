@@ -80,6 +80,26 @@ class Metrics:
         self.event_streams = Gauge(
             "irisq_event_streams", "Job event streams open (GET /jobs/{id}/events)", registry=r
         )
+        self.records_trimmed = Counter(
+            "irisq_job_records_trimmed",
+            "Finished job records trimmed under memory pressure, oldest first (then 410 Gone)",
+            registry=r,
+        )
+        self.records_forgotten = Counter(
+            "irisq_job_records_answered",
+            "Job records deleted because their sync request was answered with the result",
+            registry=r,
+        )
+        self.records_bytes = Gauge(
+            "irisq_job_records_bytes",
+            "Redis memory held by finished job records (MEMORY USAGE, summed)",
+            registry=r,
+        )
+        self.store_refusals = Counter(
+            "irisq_store_full_refusals",
+            "Requests refused with 503 because open work fills the store",
+            registry=r,
+        )
         # prometheus_client's labels() checks and locks on every call; the hot path keeps
         # each labelled child it has used.
         self._from_cache = self.predictions.labels("cache")

@@ -65,7 +65,7 @@ class Services:
             metrics=metrics,
             job_timeout_seconds=settings.job_timeout_seconds,
         )
-        jobs = JobStore(redis)
+        jobs = JobStore(redis, metrics)
         return cls(
             settings=settings,
             metrics=metrics,
@@ -84,12 +84,17 @@ class Services:
                 settings.sweep_interval_seconds,
             ),
             capacity=StoreCapacity(
-                redis, settings.store_high_water, settings.sweep_interval_seconds
+                redis,
+                settings.store_high_water,
+                settings.records_memory_share,
+                settings.sweep_interval_seconds,
+                metrics,
             ),
             workers=WorkerCheck(celery, settings.ready_cache_seconds),
         )
 
     async def close(self) -> None:
+        await self.jobs.close()
         self.dispatcher.close()
         self.celery.close()
         await self.redis.aclose()

@@ -40,10 +40,19 @@ class Settings(SharedSettings):
     # The bound on an open job: one still queued or running this long after it was created is
     # failed by the sweeper ("timed out"), whatever happened to its task.
     job_timeout_seconds: float = Field(default=600.0, gt=0)
-    # How often the sweeper looks for overdue and expired jobs.
+    # How long a job handed back as 202 (async, or past its sync wait) stays readable after it
+    # finished, at most: the records of jobs answered inside their sync request go at once,
+    # and under memory pressure the oldest finished records go first (RECORDS_MEMORY_SHARE).
+    job_ttl_seconds: int = Field(default=86400, gt=0)
+    # Finished job records may hold at most this share of Redis' maxmemory (less what open
+    # work needs); past it the sweeper trims the oldest, and reading one answers 410 Gone.
+    records_memory_share: float = Field(default=0.5, gt=0, le=1)
+    # How often the sweeper looks for overdue, expired and surplus records and reads Redis'
+    # memory.
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
-    # New work is refused (503) while job records and queued tasks alone hold this share of
-    # Redis' maxmemory: the rest is left for the accepted jobs to finish (gateway/capacity.py).
+    # Requests that need a new job are refused (503) while open work (queued and running jobs
+    # and their tasks) alone holds this share of Redis' maxmemory: the rest is left for the
+    # accepted jobs to finish (gateway/capacity.py). Cache hits and job reads are answered.
     store_high_water: float = Field(default=0.8, gt=0, le=1)
     # Coalescing: misses from concurrent requests travel to the workers as one task.
     coalesce_max_items: int = Field(default=2000, ge=1)

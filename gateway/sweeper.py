@@ -5,8 +5,8 @@ evicts one; this loop keeps their lifetime instead. It is also the second line o
 behind the worker's own failure handling: whatever happened to a task (its worker killed
 whole, its message lost), no job stays queued or running past its deadline.
 
-Every gateway runs one; the script re-checks each job's deadline and status itself, so two
-sweepers acting on the same job do it once.
+Every gateway runs one; the scripts re-check each job's deadline and status themselves, so
+two sweepers acting on the same job do it once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from contract import scripts
-from contract.jobs import JOB_DEADLINES_KEY
+from contract.jobs import FINISHED_JOBS_KEY, OPEN_JOBS_KEY, TRIMMED_JOBS_KEY
 from contract.scripts import Script
 
 log = logging.getLogger("irisq.gateway")
@@ -41,30 +41,42 @@ class JobSweeper:
         self.ttl = ttl_seconds
         self.interval = interval_seconds
         self.error = timeout_error(timeout_seconds)
-        self.sweep_script = redis.register_script(scripts.source(Script.SWEEP))
+        self.overdue_script = redis.register_script(scripts.source(Script.OVERDUE_JOBS))
         self.fail_script = redis.register_script(scripts.source(Script.FAIL_JOBS))
+        self.delete_script = redis.register_script(scripts.source(Script.DELETE_FINISHED))
 
     async def sweep(self, now: float | None = None) -> tuple[int, int]:
         """One pass over every job due by `now`: (jobs failed, records deleted)."""
         now = time.time() if now is None else now
-        failed = deleted = 0
-        while True:
-            due: list[Any] = await self.redis.zrangebyscore(
-                JOB_DEADLINES_KEY, "-inf", now, start=0, num=SWEEP_BATCH
-            )
-            if not due:
-                return failed, deleted
-            ids = [job_id.decode() for job_id in due]  # the client returns bytes
-            keys, args = scripts.sweep(ids, now)
-            overdue, swept = await self.sweep_script(keys=keys, args=args)
-            deleted += int(swept)
-            if overdue:
-                keys, args = scripts.fail_jobs(
-                    [job_id.decode() for job_id in overdue], self.error, now, self.ttl, None
-                )
+        return await self._fail_overdue(now), await self._expire(now)
+
+    async def _due(self, index: str, by: float) -> list[str]:
+        due: list[Any] = await self.redis.zrangebyscore(index, "-inf", by, start=0, num=SWEEP_BATCH)
+        return [job_id.decode() for job_id in due]  # the client returns bytes
+
+    async def _fail_overdue(self, now: float) -> int:
+        failed = 0
+        while due := await self._due(OPEN_JOBS_KEY, now):
+            keys, args = scripts.overdue_jobs(due, now)
+            if overdue := await self.overdue_script(keys=keys, args=args):
+                ids = [job_id.decode() for job_id in overdue]
+                keys, args = scripts.fail_jobs(ids, self.error, now, None)
                 failed += int(await self.fail_script(keys=keys, args=args))
             if len(due) < SWEEP_BATCH:
-                return failed, deleted
+                break
+        return failed
+
+    async def _expire(self, now: float) -> int:
+        finished_by = now - self.ttl
+        deleted = 0
+        while due := await self._due(FINISHED_JOBS_KEY, finished_by):
+            keys, args = scripts.expire_finished(due, finished_by)
+            deleted += scripts.deleted_and_bytes(await self.delete_script(keys=keys, args=args))[0]
+            if len(due) < SWEEP_BATCH:
+                break
+        # A trimmed record would have expired by now too: its id need not be remembered.
+        await self.redis.zremrangebyscore(TRIMMED_JOBS_KEY, "-inf", finished_by)
+        return deleted
 
     async def run(self) -> None:
         while True:

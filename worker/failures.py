@@ -54,9 +54,7 @@ def fail_jobs(settings: WorkerSettings, task_id: str, job_ids: list[str], error:
     """End the open ones of the jobs as failed and publish the task's outcome; never raises."""
     last: Exception | None = None
     for attempt in range(FAIL_ATTEMPTS):
-        keys, args = scripts.fail_jobs(
-            job_ids, error, time.time(), settings.job_ttl_seconds, task_id
-        )
+        keys, args = scripts.fail_jobs(job_ids, error, time.time(), task_id)
         try:
             failed = runtime.store(settings).fail_jobs(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -200,7 +200,6 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
         cache_keys=_cache_keys(matrix, version),
         item_results=item_results,
         finished=finished,
-        job_ttl_seconds=settings.job_ttl_seconds,
         cache_ttl_seconds=settings.cache_ttl_seconds,
         model_version=version,
         model_version_json=model.version_json,

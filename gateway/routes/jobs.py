@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Header, Path
 from starlette.responses import Response
@@ -11,12 +11,20 @@ from contract.http import JobView
 from contract.jobs import JobStatus
 from gateway.errors import PROBLEM_JSON, ProblemError
 from gateway.job_events import EVENT_STREAM, RETRY_MS, TooManyStreams
-from gateway.services import ServicesDep
+from gateway.services import Services, ServicesDep
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-NO_SUCH_JOB = "No such job: unknown, or expired after JOB_TTL_SECONDS."
+NO_SUCH_JOB = (
+    "No such job: unknown, answered inside its own sync request (its record is not kept), or "
+    "expired JOB_TTL_SECONDS after it finished."
+)
+TRIMMED_JOB = (
+    "This job's record is gone: it finished, and was among the oldest records trimmed when "
+    "Redis' memory ran short (RECORDS_MEMORY_SHARE). Its result can no longer be read; "
+    "send the request again."
+)
 # Streams end within a job's life: a refused client may try again soon.
 STREAMS_RETRY_AFTER = "5"
 # No length or pattern on the id: any id that is not ours is simply unknown (404), and the
@@ -27,13 +35,26 @@ JobId = Annotated[str, Path(description="The id from /predict")]
 @router.get(
     "/{job_id}",
     response_model=JobView,
-    responses={404: {"description": "Unknown or expired job", **PROBLEM}},
+    responses={
+        404: {"description": "Unknown or expired job", **PROBLEM},
+        410: {
+            "description": "The finished job's record was trimmed under memory pressure",
+            **PROBLEM,
+        },
+    },
 )
 async def get_job(services: ServicesDep, job_id: JobId) -> Response:
     view = await services.jobs.get(job_id)
     if view is None:
-        raise ProblemError(404, NO_SUCH_JOB)
+        await _missing(services, job_id)
     return Response(view.model_dump_json(), media_type="application/json")
+
+
+async def _missing(services: Services, job_id: str) -> NoReturn:
+    """A job without a record: 410 when it was trimmed, else 404."""
+    if await services.jobs.was_trimmed(job_id):
+        raise ProblemError(410, TRIMMED_JOB)
+    raise ProblemError(404, NO_SUCH_JOB)
 
 
 # One event of the stream, as FastAPI documents its own event streams (`itemSchema`): its data
@@ -70,6 +91,10 @@ JOB_EVENT_SCHEMA: dict[str, Any] = {
             "content": {EVENT_STREAM: {"itemSchema": JOB_EVENT_SCHEMA}},
         },
         404: {"description": "Unknown or expired job", **PROBLEM},
+        410: {
+            "description": "The finished job's record was trimmed under memory pressure",
+            **PROBLEM,
+        },
         503: {"description": "MAX_EVENT_STREAMS streams are open, or Redis unavailable", **PROBLEM},
     },
 )
@@ -92,5 +117,5 @@ async def job_events(
             headers={"Retry-After": STREAMS_RETRY_AFTER},
         ) from None
     if stream is None:
-        raise ProblemError(404, NO_SUCH_JOB)
+        await _missing(services, job_id)
     return stream

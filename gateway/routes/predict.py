@@ -7,7 +7,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from fastapi import APIRouter, Request
@@ -55,6 +55,11 @@ def _accepted(job_id: str, preference_applied: bool) -> Response:
         headers["Preference-Applied"] = "respond-async"
     body = JobAccepted(job_id=job_id, status=JobStatus.QUEUED, status_url=url)
     return _json(body.model_dump(mode="json"), 202, headers)
+
+
+def _refuse_new_job(metrics: Metrics) -> NoReturn:
+    metrics.store_refusals.inc()
+    raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
 
 
 def _cached_only(metrics: Metrics, version: str | None, items: list[dict[str, Any]]) -> Response:
@@ -182,7 +187,10 @@ def predict_options(request: Request) -> tuple[float | None, str | None, str | N
         413: {"description": "Too many items or body too large", **PROBLEM},
         422: {"description": "Invalid input; `errors` names each bad field", **PROBLEM},
         500: {"description": "The job failed on the worker", **PROBLEM},
-        503: {"description": "Redis unavailable", **PROBLEM},
+        503: {
+            "description": "Redis unavailable, or open work fills it (a new job is needed)",
+            **PROBLEM,
+        },
     },
 )
 async def predict(request: Request) -> Response:
@@ -196,13 +204,15 @@ async def predict(request: Request) -> Response:
             f"Too many items: {len(body.items)} > MAX_ITEMS ({settings.max_items}).",
             errors=[{"field": "items", "message": f"at most {settings.max_items} items"}],
         )
-    if services.capacity.full:
-        raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
+    # While open work fills the store, only requests the cache answers whole are served.
+    full = services.capacity.full
     # Only requests within CACHE_MAX_ITEMS use the cache, and only their rows are rounded
     # here, for their keys. The worker rounds every row again, all at once (worker/rows.py):
     # rounded one value at a time here, a large request's rows cost the event loop more
     # than the rest of the request.
     use_cache = len(body.items) <= settings.cache_max_items
+    if full and not use_cache:
+        _refuse_new_job(metrics)
     values: Sequence[Sequence[float]] = list(map(measurements, body.items))
     key_suffixes: list[str] | None = None
     if use_cache:
@@ -210,7 +220,7 @@ async def predict(request: Request) -> Response:
     version = services.model.version
     job_id = new_job_id()
     cached = await services.cache.lookup_or_open_job(
-        len(values), key_suffixes, version, job_id, time.time()
+        len(values), key_suffixes, version, job_id, time.time(), may_open=not full
     )
     if hits := len(cached) - cached.count(None):
         metrics.cache_hits.inc(hits)
@@ -219,6 +229,8 @@ async def predict(request: Request) -> Response:
         metrics.cache_misses.inc(len(misses))
     if not misses:
         return _cached_only(metrics, version, merge_items(cached, []))
+    if full:
+        _refuse_new_job(metrics)
 
     is_async = wants_async(mode, prefer)
     metrics.jobs_submitted.labels("async" if is_async else "sync").inc()
@@ -254,6 +266,9 @@ async def predict(request: Request) -> Response:
     if outcome["status"] == "failed":
         metrics.jobs_failed.inc()
         raise ProblemError(500, outcome["error"], extra={"job_id": job_id})
+    # The result goes out in this response: its record has nothing more to tell. A failed
+    # job's record stays (failures are few, and worth reading).
+    services.jobs.forget(job_id)
     version = outcome["model_version"]
     if hits:
         items = merge_items(cached, orjson.loads(outcome["results"]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from contract.jobs import JOB_DEADLINES_KEY, job_key
+from contract.jobs import FINISHED_JOBS_KEY, job_key
 from scripts.stack import LocalStack
 from tests.faults.bigtask import wait_for_published
 from tests.support.items import fresh_item
@@ -80,11 +80,10 @@ def test_a_redis_error_mid_task_fails_its_jobs_and_answers_the_sync_request_at_o
         assert job["error"] == REDIS_ERROR
         assert job["finished_at"] is not None
         assert job["items"] is None
-        # A finished record keeps no TTL: its deadline entry bounds its life.
+        # A failed job's record is kept, answered or not, and without a TTL: the finished
+        # index bounds its life.
         assert client.ttl(job_key(problem["job_id"])) == -1
-        deadline = client.zscore(JOB_DEADLINES_KEY, problem["job_id"])
-        assert deadline is not None
-        assert deadline > job["finished_at"]
+        assert client.zscore(FINISHED_JOBS_KEY, problem["job_id"]) == job["finished_at"]
     # The poisoned key is left as it was: the failure never rewrites what is not a job.
     assert client.get(poisoned_key) == "not a job record"
     client.close()

@@ -1,4 +1,4 @@
-"""Under memory pressure only cache entries go; a store full of jobs refuses new work.
+"""Under memory pressure only cache entries go; a store full of open work refuses new jobs.
 
 Redis runs with a small `maxmemory` and the policy compose and `make run` use (volatile-lru).
 """
@@ -16,6 +16,7 @@ from gateway.errors import STORE_FULL
 from scripts.stack import LocalStack, wait_until
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
+from tests.support.metrics import metric
 
 # Room for the job records the test leaves (~16 kB for each 100-item request: the results,
 # ~19 MB in all, below the gateway's high water of 80 %) and a cache smaller than what is
@@ -94,11 +95,16 @@ def test_a_store_full_of_jobs_refuses_new_work_and_keeps_what_it_accepted(
 ) -> None:
     stack.start_redis(maxmemory="4mb")
     store = redis.Redis.from_url(str(stack.redis_url))
-    # No worker: every accepted job and its task stay in Redis, and nothing is evictable.
+    worker = stack.start_worker()
     stack.start_gateway(SWEEP_INTERVAL_SECONDS="0.1")
     accepted: list[str] = []
     refused = None
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        # One answer in the cache, then no worker: every accepted job and its task stay in
+        # Redis as open work.
+        known = _batch(1)
+        assert http.post("/predict", json=known).status_code == 200
+        stack.stop(worker)
         for _ in range(5_000):
             response = http.post("/predict?mode=async", json=_batch())
             if response.status_code == 503:
@@ -114,7 +120,15 @@ def test_a_store_full_of_jobs_refuses_new_work_and_keeps_what_it_accepted(
         # Refused at the high water, before Redis itself refuses a write.
         memory = store.info("memory")
         assert int(memory["used_memory"]) < int(memory["maxmemory"])
-        assert int(store.info("stats")["evicted_keys"]) == 0
+        # Only requests that need a new job are refused: a cache hit and a job read are
+        # answered.
+        hit = http.post("/predict", json=known)
+        assert hit.status_code == 200, hit.text
+        assert hit.json()["items"][0]["cached"] is True
+        assert http.get(f"/jobs/{accepted[0]}").json()["status"] == "queued"
+        assert http.post("/predict", json=_batch(1)).status_code == 503
+        assert http.post("/predict", json=_batch(100)).status_code == 503
+        assert metric(http, "irisq_store_full_refusals_total") >= 3
 
         # Nothing accepted was dropped: give Redis room, as an operator would, and every
         # accepted job completes.

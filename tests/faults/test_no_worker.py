@@ -7,12 +7,10 @@ import time
 import httpx
 import redis
 
-from contract.jobs import JOB_DEADLINES_KEY, job_key
+from contract.jobs import FINISHED_JOBS_KEY, job_key
 from scripts.stack import LocalStack
 from tests.support.items import SETOSA, fresh_item
 from tests.support.jobs import wait_for_job
-
-DEFAULT_JOB_TTL_SECONDS = 86400
 
 
 def test_async_jobs_sent_without_workers_complete_once_one_starts(stack: LocalStack) -> None:
@@ -44,19 +42,18 @@ def test_async_jobs_sent_without_workers_complete_once_one_starts(stack: LocalSt
             assert len(job["items"]) == len(items)
             assert job["created_at"] <= job["started_at"] <= job["finished_at"]
 
-    # Readable for JOB_TTL_SECONDS from when it finished: its deadline says so, and the record
-    # carries no TTL (so memory pressure never evicts it).
+    # Readable for JOB_TTL_SECONDS from when it finished: the finished index says when, and the
+    # record carries no TTL (so memory pressure never evicts it).
     with redis.Redis.from_url(str(stack.redis_url)) as client:
         for job_id in job_ids:
             assert client.ttl(job_key(job_id)) == -1
-            deadline = client.zscore(JOB_DEADLINES_KEY, job_id)
-            assert deadline == finished[job_id] + DEFAULT_JOB_TTL_SECONDS
+            assert client.zscore(FINISHED_JOBS_KEY, job_id) == finished[job_id]
 
 
 def test_a_finished_job_is_readable_until_its_ttl_then_404(stack: LocalStack) -> None:
     ttl = 3
     stack.start_redis()
-    stack.start_worker(JOB_TTL_SECONDS=str(ttl))
+    stack.start_worker()
     stack.start_gateway(JOB_TTL_SECONDS=str(ttl))
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         response = http.post("/predict?mode=async", json={"items": [fresh_item()]})

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from contract.cache_keys import cache_key, canonical_values, key_suffix
-from contract.jobs import JOB_DEADLINES_KEY, JobField, job_key
+from contract.jobs import OPEN_JOBS_KEY, JobField, job_key
 from gateway.cache import PredictionCache
 from scripts.stack import LocalStack
 
@@ -23,7 +23,7 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
             found = await cache.lookup_or_open_job(len(suffixes), suffixes, "v1", job_id, 12.5)
             record = await redis.hgetall(job_key(job_id))
             ttl = await redis.ttl(job_key(job_id))
-            deadline = await redis.zscore(JOB_DEADLINES_KEY, job_id)
+            deadline = await redis.zscore(OPEN_JOBS_KEY, job_id)
             return found, {"record": record, "ttl": ttl, "deadline": deadline}
         finally:
             await redis.aclose()
@@ -130,3 +130,25 @@ def test_without_a_model_version_or_key_suffixes_every_item_is_a_miss_and_nothin
     assert mgets == 0
     assert record[b"status"] == b"queued"
     assert orjson.loads(record[b"cached"]) == [None, None]
+
+
+def test_a_lookup_that_may_not_open_a_job_still_answers_its_hits_and_writes_nothing(
+    stack: LocalStack,
+) -> None:
+    stack.start_redis()
+    rows = [canonical_values([5.1, 3.5, 1.4, 0.2]), canonical_values([6.1, 2.8, 4.7, 1.2])]
+
+    async def run() -> tuple[list[bytes | None], int, int]:
+        redis = Redis.from_url(str(stack.redis_url))
+        try:
+            await redis.set(cache_key(rows[0], "v1"), b'{"n":0}')
+            cache = PredictionCache(redis, job_timeout_seconds=60)
+            suffixes = [key_suffix(r) for r in rows]
+            found = await cache.lookup_or_open_job(2, suffixes, "v1", "d" * 32, 7.0, False)
+            return found, await redis.exists(job_key("d" * 32)), await redis.zcard(OPEN_JOBS_KEY)
+        finally:
+            await redis.aclose()
+
+    found, record_exists, open_jobs = asyncio.run(run())
+    assert found == [b'{"n":0}', None]
+    assert (record_exists, open_jobs) == (0, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import redis
 from sklearn.datasets import load_iris
@@ -93,10 +95,30 @@ def test_mixed_batch_sends_only_the_misses(client: httpx.Client) -> None:
     assert [i["cached"] for i in body["items"]] == [False, True, False]
     assert metric(client, "irisq_cache_misses_total") - misses == 2
     assert metric(client, "irisq_cache_hits_total") - hits == 1
-    # The job record holds the request in order; the worker computed the two misses only.
-    job = client.get(f"/jobs/{body['job_id']}").json()
+    # An async job's record holds the request in order; the worker computed the misses only.
+    new_c, new_d = fresh_item(), fresh_item()
+    accepted = client.post("/predict?mode=async", json={"items": [new_c, known, new_d]})
+    job = wait_for_job(client, accepted.json()["job_id"])
     assert [i["cached"] for i in job["items"]] == [False, True, False]
-    assert job["items"] == body["items"]
+    assert job["items"][1] == body["items"][1]
+
+
+def test_a_job_answered_inside_its_sync_request_keeps_no_record(client: httpx.Client) -> None:
+    forgotten = metric(client, "irisq_job_records_answered_total")
+    answered = client.post("/predict", json={"items": [fresh_item()]})
+    assert answered.status_code == 200
+    accepted = client.post("/predict?mode=async", json={"items": [fresh_item()]}).json()
+    assert wait_for_job(client, accepted["job_id"])["status"] == "done"
+
+    deadline = time.monotonic() + 5
+    while (gone := client.get(f"/jobs/{answered.json()['job_id']}")).status_code == 200:
+        assert time.monotonic() < deadline, "the answered job's record was kept"
+        time.sleep(0.05)
+    assert gone.status_code == 404
+    assert "answered inside its own sync request" in gone.json()["detail"]
+    assert metric(client, "irisq_job_records_answered_total") > forgotten
+    # The async job, handed back as 202, keeps its record.
+    assert client.get(f"/jobs/{accepted['job_id']}").json()["status"] == "done"
 
 
 def test_async_request_is_accepted_then_readable_until_done(client: httpx.Client) -> None:
@@ -139,12 +161,12 @@ def test_jobs_complete_and_cache_after_redis_forgets_its_scripts(
     with redis.Redis.from_url(str(running_stack.redis_url)) as r:
         r.script_flush()
     item = fresh_item()
-    first = client.post("/predict", json={"items": [item]})
-    assert first.status_code == 200
+    first = client.post("/predict?mode=async", json={"items": [item]})
+    assert first.status_code == 202
     job = wait_for_job(client, first.json()["job_id"])
     assert job["status"] == "done"
-    assert job["items"][0]["prediction"] == first.json()["items"][0]["prediction"]
-    assert client.post("/predict", json={"items": [item]}).json()["items"][0]["cached"] is True
+    again = client.post("/predict", json={"items": [item]}).json()["items"][0]
+    assert again == {**job["items"][0], "cached": True}
 
 
 def test_unknown_job_is_404(client: httpx.Client) -> None:

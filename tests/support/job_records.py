@@ -11,7 +11,7 @@ from contract.jobs import JobField, JobStatus, job_key
 
 
 def queued_job(client: redis.Redis) -> str:
-    """A new job's record, queued, with no TTL (contract.JOB_DEADLINES_KEY); its id."""
+    """A new job's record, queued, with no TTL (contract.jobs.OPEN_JOBS_KEY); its id."""
     job_id = uuid.uuid4().hex
     client.hset(
         job_key(job_id),

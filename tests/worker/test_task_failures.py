@@ -18,7 +18,7 @@ import pytest
 import redis
 from celery import Celery
 
-from contract.jobs import JOB_DEADLINES_KEY, job_key
+from contract.jobs import FINISHED_JOBS_KEY, job_key
 from contract.messages import DONE_CHANNEL, parse
 from contract.tasks import TASK_NAME, pack_rows, task_job
 from gateway.dispatcher import create_celery_client
@@ -28,7 +28,6 @@ from tests.support.job_records import queued_job
 from worker.failures import TIME_LIMIT_ERROR
 
 ITEM = [5.1, 3.5, 1.4, 0.2]
-JOB_TTL_SECONDS = 86400
 
 
 @dataclass
@@ -130,11 +129,11 @@ def test_a_record_is_written_only_while_it_exists_and_never_gets_a_ttl(worker: W
     record = worker.record(job_id)
     assert record["status"] == "done"
     assert worker.client.ttl(job_key(job_id)) == -1
-    score = worker.client.zscore(JOB_DEADLINES_KEY, job_id)
-    assert score == pytest.approx(float(record["finished_at"]) + JOB_TTL_SECONDS, abs=1e-3)
+    score = worker.client.zscore(FINISHED_JOBS_KEY, job_id)
+    assert score == pytest.approx(float(record["finished_at"]), abs=1e-3)
     # A job whose record is gone (deleted, swept) is not brought back.
     assert worker.client.exists(job_key(missing)) == 0
-    assert worker.client.zscore(JOB_DEADLINES_KEY, missing) is None
+    assert worker.client.zscore(FINISHED_JOBS_KEY, missing) is None
 
 
 @pytest.fixture

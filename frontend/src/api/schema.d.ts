@@ -284,6 +284,15 @@ export interface operations {
                     "application/problem+json": unknown;
                 };
             };
+            /** @description The finished job's record was trimmed under memory pressure */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -321,6 +330,15 @@ export interface operations {
             };
             /** @description Unknown or expired job */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description The finished job's record was trimmed under memory pressure */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -467,7 +485,7 @@ export interface operations {
                     "application/problem+json": unknown;
                 };
             };
-            /** @description Redis unavailable */
+            /** @description Redis unavailable, or open work fills it (a new job is needed) */
             503: {
                 headers: {
                     [name: string]: unknown;
