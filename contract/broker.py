@@ -10,6 +10,8 @@ from __future__ import annotations
 import orjson
 from kombu.serialization import registry
 
+# The Celery queue both apps use; kombu's Redis transport keeps it as a list of this name.
+TASK_QUEUE = "celery"
 TASK_SERIALIZER = "irisq-orjson"
 TASK_CONTENT_TYPE = "application/x-irisq-orjson"
 

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = [
             asyncio.create_task(services.listener.run(), name="done-listener"),
             asyncio.create_task(services.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(services.dispatcher.run_redelivery(), name="redelivery"),
             asyncio.create_task(services.model.run(), name="model-refresh"),
             asyncio.create_task(services.sweeper.run(), name="job-sweeper"),
             asyncio.create_task(services.capacity.run(), name="store-capacity"),

@@ -8,6 +8,14 @@ finishes finds its next task already queued, and any number of workers are kept 
 
 A task carries at most COALESCE_MAX_ITEMS items (a single larger job travels alone), also
 after a failed publish: jobs past the bound wait for the next task, in the order they came.
+
+No accepted job is lost with a worker. The dispatcher keeps each task it sent until the task's
+outcome arrives, and sends it again when it is overdue: taken off the queue (it started, a
+task sent after it started or finished, or the queue is empty) and no outcome within
+TASK_REDELIVERY_SECONDS. kombu's Redis transport pops a task before it records it as
+unacknowledged, so a worker killed in between takes the task with it; one killed while it
+runs a task gives it back only after the visibility timeout. A task run twice is harmless:
+it skips every job already finished (contract/lua/mark_running.lua).
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from celery import Celery
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from contract.broker import TASK_SERIALIZER, register_task_serializer
+from contract.broker import TASK_QUEUE, TASK_SERIALIZER, register_task_serializer
 from contract.tasks import TASK_NAME, TaskJob, TaskPayload, row_count, task_job
 from gateway.metrics import Metrics
 from gateway.sent_events import FLUSH_SECONDS, BufferedSentEvents
@@ -30,9 +40,14 @@ from gateway.settings import Settings
 
 log = logging.getLogger("irisq.gateway")
 
-# A task whose outcome never arrives (its worker died; Celery will redeliver it) stops
-# counting as in flight after this long.
+# A task whose outcome has not arrived this long after it was sent stops counting as in
+# flight for the pace (it is sent again when overdue, below).
 IN_FLIGHT_EXPIRY_SECONDS = 10.0
+# How often overdue tasks are looked for.
+REDELIVERY_CHECK_SECONDS = 0.5
+# A task sent this many times without an outcome (a task that kills every worker it reaches)
+# is left to the sweeper, which fails its jobs at JOB_TIMEOUT_SECONDS.
+MAX_SENDS = 4
 
 
 def create_celery_client(settings: Settings) -> Celery:
@@ -43,6 +58,7 @@ def create_celery_client(settings: Settings) -> Celery:
         task_send_sent_event=True,
         task_serializer="json",
         accept_content=["json"],
+        task_default_queue=TASK_QUEUE,
         broker_connection_timeout=settings.redis_timeout_seconds,
         broker_connection_retry_on_startup=False,
         broker_transport_options={"socket_timeout": settings.redis_timeout_seconds},
@@ -52,10 +68,21 @@ def create_celery_client(settings: Settings) -> Celery:
 
 @dataclass
 class _Flight:
-    """A sent task not yet finished; `started` once a worker has taken it."""
+    """A sent task not yet finished, kept to be sent again while its outcome is overdue."""
 
+    sequence: int
     sent: float
+    jobs: list[TaskJob]
+    sends: int = 1
+    # A worker announced that it started the task.
     started: bool = False
+    # When the task was known to be off the queue (started, or passed by a later task).
+    taken: float | None = None
+
+    def overdue(self, now: float, queue_empty: bool, after: float) -> bool:
+        if self.taken is not None:
+            return now - self.taken > after
+        return queue_empty and now - self.sent > after
 
 
 @dataclass
@@ -66,8 +93,10 @@ class _Batch:
 
 
 class Dispatcher:
-    def __init__(self, celery: Celery, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, celery: Celery, redis: Redis, settings: Settings, metrics: Metrics) -> None:
         self.celery = celery
+        self.redis = redis
+        self.sequence = 0
         self.settings = settings
         self.metrics = metrics
         self.pending = _Batch()
@@ -88,13 +117,31 @@ class Dispatcher:
 
     def task_started(self, task_id: str) -> None:
         flight = self.in_flight.get(task_id)
-        if flight is not None and not flight.started:
+        if flight is None:
+            return
+        # A run began (again, when a pool process died with the first): its outcome is due
+        # from now.
+        flight.taken = time.monotonic()
+        if not flight.started:
             flight.started = True
+            self._taken_before(flight.sequence)
             self.wake.set()
 
     def task_done(self, task_id: str) -> None:
-        if self.in_flight.pop(task_id, None) is not None:
+        flight = self.in_flight.pop(task_id, None)
+        if flight is not None:
+            self._taken_before(flight.sequence)
             self.wake.set()
+
+    def _taken_before(self, sequence: int) -> None:
+        """A worker took the task sent as `sequence`: the queue is FIFO, so every task sent
+        before it (and by now not taken as far as we know) was popped no later."""
+        now = time.monotonic()
+        for flight in self.in_flight.values():
+            if flight.sequence > sequence:
+                break  # insertion order is send order (a resend keeps its place)
+            if flight.taken is None:
+                flight.taken = now
 
     def _take(self) -> _Batch:
         """The oldest pending jobs, up to COALESCE_MAX_ITEMS items (at least one job)."""
@@ -119,15 +166,14 @@ class Dispatcher:
         )
 
     def _busy(self, now: float) -> bool:
-        queued = False
-        for task_id, flight in list(self.in_flight.items()):
-            if now - flight.sent > IN_FLIGHT_EXPIRY_SECONDS:
-                del self.in_flight[task_id]
-            elif not flight.started:
-                queued = True
+        queued, count = False, 0
+        for flight in self.in_flight.values():
+            if now - flight.sent <= IN_FLIGHT_EXPIRY_SECONDS:
+                count += 1
+                queued = queued or not flight.started
         # A task still waiting for a worker would carry the next jobs no sooner than a task
         # sent later: hold them back to travel together.
-        return queued or len(self.in_flight) >= self.settings.max_tasks_in_flight
+        return queued or count >= self.settings.max_tasks_in_flight
 
     async def _gather(self) -> None:
         """While the workers are busy, let jobs gather up to the time and size bounds."""
@@ -177,7 +223,8 @@ class Dispatcher:
                 task_id = uuid.uuid4().hex
                 # In flight from before the publish: a worker can finish the task before
                 # the publishing call returns, and its outcome must find the entry to clear.
-                self.in_flight[task_id] = _Flight(sent=time.monotonic())
+                self.sequence += 1
+                self.in_flight[task_id] = _Flight(self.sequence, time.monotonic(), batch.jobs)
                 try:
                     await loop.run_in_executor(self.executor, self._publish, task_id, batch.jobs)
                 except Exception as exc:
@@ -195,6 +242,48 @@ class Dispatcher:
                     self.events_flush = loop.call_later(FLUSH_SECONDS, self._flush_events, loop)
                 self.metrics.tasks_published.inc()
                 self.metrics.jobs_per_task.observe(len(batch.jobs))
+
+    async def redeliver_overdue(self) -> int:
+        """Send again every task taken off the queue whose outcome is overdue; how many."""
+        now, after = time.monotonic(), self.settings.task_redelivery_seconds
+        queue_empty = False
+        if any(f.taken is None and now - f.sent > after for f in self.in_flight.values()):
+            # Not known to be taken, and long sent: lost unless it still waits in the queue.
+            queue_empty = await self.redis.llen(TASK_QUEUE) == 0
+        overdue = [
+            (task_id, flight)
+            for task_id, flight in self.in_flight.items()
+            if flight.overdue(now, queue_empty, after)
+        ]
+        loop = asyncio.get_running_loop()
+        for task_id, flight in overdue:
+            if flight.sends >= MAX_SENDS:
+                del self.in_flight[task_id]
+                log.error(
+                    "task=%s sent %d times without an outcome; left to the sweeper",
+                    task_id,
+                    flight.sends,
+                )
+                continue
+            flight.sends += 1
+            flight.sent, flight.started, flight.taken = time.monotonic(), False, None
+            # The same task id: whichever run finishes first frees the flight.
+            await loop.run_in_executor(self.executor, self._publish, task_id, flight.jobs)
+            self.metrics.tasks_redelivered.inc()
+            log.warning(
+                "task=%s had no outcome %.1f s after a worker took it; sent again", task_id, after
+            )
+        return len(overdue)
+
+    async def run_redelivery(self) -> None:
+        while True:
+            await asyncio.sleep(REDELIVERY_CHECK_SECONDS)
+            try:
+                await self.redeliver_overdue()
+            except (RedisError, OSError) as exc:
+                log.debug("redelivery check failed: %s", exc)
+            except Exception as exc:  # a publish refused: the next check tries again
+                log.warning("could not send an overdue task again: %s", exc)
 
     def _send_events(self, close: bool = False) -> None:
         if self.sent_events is None:

@@ -80,6 +80,11 @@ class Metrics:
         self.event_streams = Gauge(
             "irisq_event_streams", "Job event streams open (GET /jobs/{id}/events)", registry=r
         )
+        self.tasks_redelivered = Counter(
+            "irisq_tasks_redelivered",
+            "Tasks sent again: taken off the queue, and no outcome within TASK_REDELIVERY_SECONDS",
+            registry=r,
+        )
         self.records_trimmed = Counter(
             "irisq_job_records_trimmed",
             "Finished job records trimmed under memory pressure, oldest first (then 410 Gone)",

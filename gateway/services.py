@@ -56,7 +56,7 @@ class Services:
         redis = Redis(connection_pool=pool)
         celery = create_celery_client(settings)
         model = ModelInfo(redis, settings.model_refresh_seconds)
-        dispatcher = Dispatcher(celery, settings, metrics)
+        dispatcher = Dispatcher(celery, redis, settings, metrics)
         listener = DoneListener(
             redis,
             dispatcher.task_done,

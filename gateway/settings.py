@@ -61,6 +61,10 @@ class Settings(SharedSettings):
     # sent task waits for a worker, so at most one waits queued and the workers set the pace
     # however many there are (a bound of workers + 1 left a fourth worker unfed).
     max_tasks_in_flight: int = Field(default=64, ge=1)
+    # A task taken off the queue (a worker popped it) whose outcome has not arrived this long
+    # after is sent again: its worker died with it (gateway/dispatcher.py). Far above a task's
+    # run time (milliseconds); a task sent twice skips the jobs already finished.
+    task_redelivery_seconds: float = Field(default=3.0, gt=0)
     model_refresh_seconds: float = 5.0
     # /ready's worker check is a broadcast that every worker answers: its answer is reused
     # this long, so however often /ready is called, the workers get one ping per period.

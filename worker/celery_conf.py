@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.broker import TASK_CONTENT_TYPE
+from contract.broker import TASK_CONTENT_TYPE, TASK_QUEUE
 from worker.settings import WorkerSettings
 
 
@@ -36,6 +36,8 @@ def celery_conf(settings: WorkerSettings) -> dict[str, Any]:
         "task_time_limit": settings.task_time_limit,
         # Job results live in irisq's own job records: Celery keeps none (no result backend).
         "task_ignore_result": True,
+        # The gateway reads this queue's length to tell a waiting task from a lost one.
+        "task_default_queue": TASK_QUEUE,
         "task_serializer": "json",
         # The gateway sends the predict task's body as orjson (contract/broker.py).
         "accept_content": ["json", TASK_CONTENT_TYPE],

@@ -21,7 +21,7 @@ from worker.settings import WorkerSettings
 def test_the_dispatcher_publishes_an_orjson_body_the_worker_accepts(stack: LocalStack) -> None:
     stack.start_redis()
     settings = Settings(redis_url=str(stack.redis_url))
-    dispatcher = Dispatcher(create_celery_client(settings), settings, Metrics())
+    dispatcher = Dispatcher(create_celery_client(settings), None, settings, Metrics())  # type: ignore[arg-type]
     jobs = [task_job("0" * 32, [[5.1, 3.5, 1.4, 0.2]])]
     try:
         dispatcher._publish("1" * 32, jobs)

@@ -7,19 +7,22 @@ import time
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
+from contract.broker import TASK_QUEUE
 from contract.messages import started_message
-from gateway.dispatcher import Dispatcher
+from gateway.dispatcher import MAX_SENDS, Dispatcher
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.waiters import DoneListener
+from scripts.stack import LocalStack
 
 
 class FastWorkerDispatcher(Dispatcher):
     """Publishing that takes 50 ms, during which a worker already reports the task done."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(celery=None, settings=settings, metrics=Metrics())  # type: ignore[arg-type]
+        super().__init__(None, None, settings, Metrics())  # type: ignore[arg-type]
         self.loop = asyncio.get_running_loop()
         self.tasks: list[list[dict[str, Any]]] = []
 
@@ -50,8 +53,8 @@ def test_a_task_done_before_its_publish_returns_leaves_nothing_in_flight() -> No
 class RecordingDispatcher(Dispatcher):
     """Publishing that only records the task; the test plays the worker's messages."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(celery=None, settings=settings, metrics=Metrics())  # type: ignore[arg-type]
+    def __init__(self, settings: Settings, redis: Redis | None = None) -> None:
+        super().__init__(None, redis, settings, Metrics())  # type: ignore[arg-type]
         self.tasks: list[tuple[str, list[str]]] = []
 
     def _publish(self, task_id: str, jobs: list[dict[str, Any]]) -> None:
@@ -117,3 +120,75 @@ def test_by_default_every_worker_that_starts_a_task_gets_the_next_one_at_once() 
         return [jobs for _, jobs in dispatcher.tasks]
 
     assert asyncio.run(run()) == [[f"job{i}"] for i in range(8)]
+
+
+ROW = [[5.1, 3.5, 1.4, 0.2]]
+
+
+def test_a_task_taken_off_the_queue_without_an_outcome_is_sent_again_until_it_has_one(
+    stack: LocalStack,
+) -> None:
+    """A worker killed with the task it popped: the gateway sends that task again."""
+    stack.start_redis()
+
+    async def run() -> tuple[list[tuple[str, list[str]]], int, int]:
+        redis = Redis.from_url(str(stack.redis_url))
+        settings = Settings(task_redelivery_seconds=0.2, coalesce_max_wait_ms=0)
+        dispatcher = RecordingDispatcher(settings, redis)
+        runner = asyncio.create_task(dispatcher.run())
+        try:
+            dispatcher.submit("lost", ROW)
+            await asyncio.sleep(0.05)
+            dispatcher.submit("later", ROW)
+            await asyncio.sleep(0.05)
+            (lost, _), (later, _) = dispatcher.tasks
+            # The later task started, so the first was popped before it: it is overdue once
+            # no outcome came within the redelivery time.
+            dispatcher.task_started(later)
+            dispatcher.task_done(later)
+            early = await dispatcher.redeliver_overdue()
+            await asyncio.sleep(0.3)
+            resent = await dispatcher.redeliver_overdue()
+            dispatcher.task_done(lost)  # the second run's outcome
+            await asyncio.sleep(0.3)
+            after = await dispatcher.redeliver_overdue()
+            return dispatcher.tasks, early + after, resent
+        finally:
+            runner.cancel()
+            dispatcher.close()
+            await redis.aclose()
+
+    tasks, early_and_after, resent = asyncio.run(run())
+    assert (early_and_after, resent) == (0, 1)
+    assert [jobs for _, jobs in tasks] == [["lost"], ["later"], ["lost"]]
+    assert tasks[2][0] == tasks[0][0], "sent again under its own task id"
+
+
+def test_a_task_still_waiting_in_the_queue_is_not_sent_again_and_a_lost_one_is(
+    stack: LocalStack,
+) -> None:
+    """No worker at all: the task waits in the queue, and the gateway must not pile copies."""
+    stack.start_redis()
+
+    async def run() -> tuple[int, int, int]:
+        redis = Redis.from_url(str(stack.redis_url))
+        dispatcher = RecordingDispatcher(Settings(task_redelivery_seconds=0.2), redis)
+        runner = asyncio.create_task(dispatcher.run())
+        try:
+            dispatcher.submit("waiting", ROW)
+            await redis.lpush(TASK_QUEUE, b"the task, as Celery queued it")
+            await asyncio.sleep(0.4)
+            waiting = await dispatcher.redeliver_overdue()
+            await redis.delete(TASK_QUEUE)  # popped by a worker that died before it started
+            lost = await dispatcher.redeliver_overdue()
+            # Sent MAX_SENDS times and still no outcome: left to the sweeper.
+            for _ in range(MAX_SENDS):
+                await asyncio.sleep(0.3)
+                await dispatcher.redeliver_overdue()
+            return waiting, lost, len(dispatcher.in_flight)
+        finally:
+            runner.cancel()
+            dispatcher.close()
+            await redis.aclose()
+
+    assert asyncio.run(run()) == (0, 1, 0)

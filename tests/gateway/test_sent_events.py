@@ -66,7 +66,7 @@ def test_every_task_sent_event_arrives_batched_and_the_last_ones_at_shutdown(
         time.sleep(0.05)
 
     async def run() -> list[str]:
-        dispatcher = Dispatcher(create_celery_client(settings), settings, Metrics())
+        dispatcher = Dispatcher(create_celery_client(settings), None, settings, Metrics())  # type: ignore[arg-type]
         runner = asyncio.create_task(dispatcher.run())
         published: list[str] = []
         jobs_sent: list[str] = []
