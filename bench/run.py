@@ -220,12 +220,12 @@ class BenchStack:
         self.pool = pool
         self.workers: list[Service] = []
 
-    def start(self, workers: int) -> str:
+    def start(self, workers: int, **gateway_env: str) -> str:
         self.stack.stop_all()
         self.stack.start_redis()
         self.stack.train_if_missing()
         self.workers = [self.stack.start_worker(WORKER_POOL=self.pool) for _ in range(workers)]
-        self.stack.start_gateway(LOG_LEVEL="WARNING")
+        self.stack.start_gateway(LOG_LEVEL="WARNING", **gateway_env)
         wait_until(lambda: http_ok(f"{self.stack.base_url}/ready"), 30, "ready")
         # Warm up: the model version known, the cached scenario's entry present.
         run_wrk(self.stack.base_url, SCENARIOS["cached"], 4, 1)

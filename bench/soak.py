@@ -31,8 +31,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from prometheus_client.parser import text_string_to_metric_families
 
-import contract.jobs
 from bench.run import SCENARIOS, machine, run_wrk
+from contract.jobs import FINISHED_JOBS_KEY, OPEN_JOBS_KEY
 from scripts.run_local import RunSettings
 from scripts.stack import ROOT, LocalStack, http_ok, wait_until
 
@@ -42,6 +42,8 @@ CHUNK_SECONDS = 10
 DEFAULT_MIX = {"uncached": 24, "cached": 8, "batch100": 8, "batch1000": 2, "async": 4}
 TRIMMED_COUNTER = "irisq_job_records_trimmed_total"
 MB = 2**20
+# Every job record Redis keeps is in one of these: finished or open.
+RECORD_INDEXES = (FINISHED_JOBS_KEY, OPEN_JOBS_KEY)
 
 
 @dataclass(frozen=True)
@@ -133,20 +135,6 @@ def row_json(row: Row) -> dict[str, Any]:
 # --- what Redis and the gateway hold ------------------------------------------------------
 
 
-def record_keys() -> tuple[str, ...]:
-    """The sorted sets that index every job record Redis keeps.
-
-    The finished and open indexes where contract.jobs has both; otherwise the deadlines
-    index, which holds every record, open or finished.
-    """
-    finished = getattr(contract.jobs, "FINISHED_JOBS_KEY", None)
-    open_jobs = getattr(contract.jobs, "OPEN_JOBS_KEY", None)
-    if isinstance(finished, str) and isinstance(open_jobs, str):
-        return (finished, open_jobs)
-    deadlines = getattr(contract.jobs, "JOB_DEADLINES_KEY", "irisq:jobs:deadlines")
-    return (str(deadlines),)
-
-
 def trimmed_total(metrics_text: str) -> int:
     """The trim counter's samples summed over their labels; 0 while the gateway has none."""
     return int(
@@ -208,7 +196,7 @@ def soak(
     on_row: Callable[[Row], None],
 ) -> list[str]:
     """Run the chunks, a row after each; the parts found dead, after which it stops early."""
-    keys = record_keys()
+    keys = RECORD_INDEXES
     trimmed_before = read_trimmed(url) or 0
     start = time.monotonic()
     with ThreadPoolExecutor(len(mix)) as pool:
@@ -445,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "mix": args.mix,
         "chunk_seconds": CHUNK_SECONDS,
         "warmup_s": args.warmup_minutes * 60,
-        "record_keys": list(record_keys()),
+        "record_keys": list(RECORD_INDEXES),
         "failed": [],
     }
     rows: list[Row] = []

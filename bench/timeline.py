@@ -26,6 +26,8 @@ from contract.jobs import JobField, job_key
 from contract.messages import DONE_CHANNEL, parse
 
 TIMES = (JobField.CREATED_AT, JobField.STARTED_AT, JobField.FINISHED_AT)
+# The load is sync: its jobs' records, read after the run, must outlive their answers.
+KEEP_ANSWERED_RECORDS = {"ANSWERED_RECORD_SECONDS": "600"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench = BenchStack(Path(tempfile.mkdtemp(prefix="irisq-timeline-")), args.pool)
     try:
-        url = bench.start(args.workers)
+        url = bench.start(args.workers, **KEEP_ANSWERED_RECORDS)
         run_wrk(url, SCENARIOS["uncached"], args.concurrency, 1)
         with DoneChannelListener(str(bench.stack.redis_url)) as listener:
             figures = run_wrk(url, SCENARIOS["uncached"], args.concurrency, args.seconds)

@@ -33,8 +33,11 @@ OPEN_JOBS_KEY = f"{KEY_PREFIX}:jobs:open"
 FINISHED_JOBS_KEY = f"{KEY_PREFIX}:jobs:finished"
 FINISHED_BYTES_KEY = f"{KEY_PREFIX}:jobs:finished_bytes"
 TRIMMED_JOBS_KEY = f"{KEY_PREFIX}:jobs:trimmed"
-# About 110 bytes an id in Redis: 100,000 of them hold ~11 MB.
-TRIMMED_IDS_KEPT = 100_000
+# What one job id costs a sorted set of them (used_memory's growth per entry, measured):
+# FINISHED_BYTES_KEY counts the records themselves, the finished index adds this per record.
+INDEX_ENTRY_BYTES = 144
+# At INDEX_ENTRY_BYTES each, the trimmed ids hold ~7 MB at most.
+TRIMMED_IDS_KEPT = 50_000
 # Ids are 32 lower-case hex digits; anything else is not a job of ours and never reaches
 # Redis. Matched whole (`fullmatch`): `$` would also accept a trailing newline.
 JOB_ID = re.compile(r"[0-9a-f]{32}")

@@ -10,8 +10,8 @@ leaves the rest for the jobs already accepted to finish. Cache hits and job read
 state and are always answered.
 
 The finished records' size is their own count (`MEMORY USAGE` of each, summed as each
-finishes). The cache's is estimated (Redis does not report it): its entries' count times the
-size of one. Open work is what remains of the memory used.
+finishes) plus their index's entries. The cache's is estimated (Redis does not report it):
+its entries' count times the size of one. Open work is what remains of the memory used.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from contract import scripts
-from contract.jobs import FINISHED_BYTES_KEY, FINISHED_JOBS_KEY
+from contract.jobs import FINISHED_BYTES_KEY, FINISHED_JOBS_KEY, INDEX_ENTRY_BYTES
 from contract.scripts import Script
 from gateway.metrics import Metrics
 
@@ -63,9 +63,11 @@ class StoreCapacity:
             pipe.info("memory")
             pipe.info("keyspace")
             pipe.get(FINISHED_BYTES_KEY)
-            memory, keyspace, finished_bytes = await pipe.execute()
+            pipe.zcard(FINISHED_JOBS_KEY)
+            memory, keyspace, records_bytes, count = await pipe.execute()
         maxmemory = int(memory.get("maxmemory", 0))
-        finished = int(finished_bytes or 0)
+        records = int(records_bytes or 0)
+        finished = records + count * INDEX_ENTRY_BYTES
         self.metrics.records_bytes.set(finished)
         if maxmemory <= 0:
             self._set_full(False, 0, maxmemory)
@@ -75,12 +77,14 @@ class StoreCapacity:
         room = self.high_water * maxmemory
         budget = int(max(0.0, min(self.records_share * maxmemory, room - open_work)))
         if finished > budget:
-            await self.trim(budget)
+            # The records' own share of the budget: the index shrinks with them.
+            await self.trim(budget * records // finished)
         self._set_full(open_work >= room, open_work, maxmemory)
         return self.full
 
     async def trim(self, budget: int) -> int:
-        """Delete the oldest finished records until they hold at most `budget` bytes."""
+        """Delete the oldest finished records until they hold at most `budget` bytes (their
+        own, as FINISHED_BYTES_KEY counts them)."""
         trimmed = 0
         while True:
             oldest: list[Any] = await self.redis.zrange(FINISHED_JOBS_KEY, 0, TRIM_BATCH - 1)
@@ -93,7 +97,6 @@ class StoreCapacity:
             )
             trimmed += deleted
             self.metrics.records_trimmed.inc(deleted)
-            self.metrics.records_bytes.set(left)
             if left <= budget or deleted == 0:
                 return trimmed
 

@@ -139,7 +139,7 @@ class Dispatcher:
         now = time.monotonic()
         for flight in self.in_flight.values():
             if flight.sequence > sequence:
-                break  # insertion order is send order (a resend keeps its place)
+                break  # insertion order is send order (a resend goes last)
             if flight.taken is None:
                 flight.taken = now
 
@@ -267,6 +267,11 @@ class Dispatcher:
                 continue
             flight.sends += 1
             flight.sent, flight.started, flight.taken = time.monotonic(), False, None
+            # Back at the queue's tail: last in send order too, for `_taken_before`.
+            del self.in_flight[task_id]
+            self.sequence += 1
+            flight.sequence = self.sequence
+            self.in_flight[task_id] = flight
             # The same task id: whichever run finishes first frees the flight.
             await loop.run_in_executor(self.executor, self._publish, task_id, flight.jobs)
             self.metrics.tasks_redelivered.inc()

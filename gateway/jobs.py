@@ -24,17 +24,19 @@ class JobStore:
     """Reads job records, and deletes those whose answer went out in their sync response.
 
     A sync request answered with its job's outcome has delivered everything its record
-    holds: the record is deleted then (docs/reliability.md, the retention rule). The
-    deletions of concurrent requests travel together, one script call per round trip, sent at
-    once when none is in flight: nothing waits for a timer, and the request never waits for
-    its deletion at all.
+    holds: the record is deleted then (docs/reliability.md, the retention rule), after
+    ANSWERED_RECORD_SECONDS: the deletions of that span travel together in one script call
+    (at low concurrency a call per answer would cost the gateway and Redis as much as the
+    answer's own lookup), and the request never waits for its deletion.
     """
 
-    def __init__(self, redis: Redis, metrics: Metrics) -> None:
+    def __init__(self, redis: Redis, metrics: Metrics, answered_record_seconds: float) -> None:
         self.redis = redis
+        self.forget_delay = answered_record_seconds
         self.metrics = metrics
         self.delete_script = redis.register_script(scripts.source(Script.DELETE_FINISHED))
         self.answered: list[str] = []
+        self.forget_timer: asyncio.TimerHandle | None = None
         self.forget_task: asyncio.Task[None] | None = None
 
     async def get(self, job_id: str) -> JobView | None:
@@ -52,6 +54,12 @@ class JobStore:
     def forget(self, job_id: str) -> None:
         """The job's outcome went out in its sync response: its record goes, soon."""
         self.answered.append(job_id)
+        if self.forget_timer is None:
+            loop = asyncio.get_running_loop()
+            self.forget_timer = loop.call_later(self.forget_delay, self._start_forgetting)
+
+    def _start_forgetting(self) -> None:
+        self.forget_timer = None
         if self.forget_task is None or self.forget_task.done():
             self.forget_task = asyncio.get_running_loop().create_task(self._forget())
 
@@ -70,5 +78,8 @@ class JobStore:
 
     async def close(self) -> None:
         """Send the deletions still pending (the lifespan ends)."""
+        if self.forget_timer is not None:
+            self.forget_timer.cancel()
+            self._start_forgetting()
         if self.forget_task is not None:
             await asyncio.gather(self.forget_task, return_exceptions=True)

@@ -65,7 +65,7 @@ class Services:
             metrics=metrics,
             job_timeout_seconds=settings.job_timeout_seconds,
         )
-        jobs = JobStore(redis, metrics)
+        jobs = JobStore(redis, metrics, settings.answered_record_seconds)
         return cls(
             settings=settings,
             metrics=metrics,

@@ -26,6 +26,10 @@ SERVICE_COMMANDS: dict[str, list[str]] = {
 }
 
 ROOT = Path(__file__).resolve().parent.parent
+# As compose's Redis: a job record of up to CACHE_MAX_ITEMS (10) items stays a compact
+# listpack (~410 bytes for one item instead of ~760 as a hash table), so a memory cap keeps
+# about twice as many (docs/performance.md, the sizing rule).
+RECORD_ENCODING = ["--hash-max-listpack-value", "2048"]
 
 
 def worker_targets_dir(workdir: Path) -> Path:
@@ -237,6 +241,7 @@ class LocalStack:
             "--save", "", "--appendonly", "yes" if append_only else "no", "--dir", str(data),
             # As compose's Redis: job records carry no TTL, so only cache entries are evicted.
             "--maxmemory-policy", "volatile-lru",
+            *RECORD_ENCODING,
         ]  # fmt: skip
         if maxmemory is not None:
             argv += ["--maxmemory", maxmemory]

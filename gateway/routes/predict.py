@@ -266,9 +266,11 @@ async def predict(request: Request) -> Response:
     if outcome["status"] == "failed":
         metrics.jobs_failed.inc()
         raise ProblemError(500, outcome["error"], extra={"job_id": job_id})
-    # The result goes out in this response: its record has nothing more to tell. A failed
-    # job's record stays (failures are few, and worth reading).
-    services.jobs.forget(job_id)
+    # The result goes out in this response: its record has nothing more to tell, unless an
+    # event stream follows the job and reads it. A failed job's record stays (failures are
+    # few, and worth reading).
+    if job_id not in services.listener.watches:
+        services.jobs.forget(job_id)
     version = outcome["model_version"]
     if hits:
         items = merge_items(cached, orjson.loads(outcome["results"]))

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-import contract.jobs
 from bench.soak import (
     DEFAULT_MIX,
     MB,
@@ -17,7 +16,6 @@ from bench.soak import (
     make_row,
     parse_mix,
     plot,
-    record_keys,
     render_table,
     row_json,
     summary,
@@ -112,14 +110,3 @@ def test_the_trim_counter_is_summed_over_its_labels() -> None:
     counter.labels("age").inc(5)
     assert trimmed_total(generate_latest(registry).decode()) == 12
     assert trimmed_total("# nothing here\n") == 0
-
-
-def test_records_are_counted_in_the_deadlines_index_without_the_new_keys(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(contract.jobs, "FINISHED_JOBS_KEY", "f", raising=False)
-    monkeypatch.setattr(contract.jobs, "OPEN_JOBS_KEY", "o", raising=False)
-    assert record_keys() == ("f", "o")
-    monkeypatch.delattr(contract.jobs, "FINISHED_JOBS_KEY")
-    monkeypatch.delattr(contract.jobs, "JOB_DEADLINES_KEY", raising=False)
-    assert record_keys() == ("irisq:jobs:deadlines",)

@@ -7,7 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from bench.timeline import DoneChannelListener, Task, cycle_steps, percentiles
+from bench.timeline import (
+    KEEP_ANSWERED_RECORDS,
+    DoneChannelListener,
+    Task,
+    cycle_steps,
+    percentiles,
+)
 from scripts.stack import LocalStack
 
 
@@ -50,7 +56,7 @@ def test_a_job_without_a_record_leaves_its_task_out() -> None:
 def test_the_listener_sees_every_task_of_a_real_load(stack: LocalStack) -> None:
     stack.start_redis()
     stack.start_worker()
-    stack.start_gateway()
+    stack.start_gateway(**KEEP_ANSWERED_RECORDS)
 
     def predict(n: int) -> str:
         # A new petal width each time: every request is a miss, a job of its own.

@@ -11,7 +11,7 @@ import psutil
 import pytest
 import redis
 
-from scripts.stack import free_port, wait_until
+from scripts.stack import RECORD_ENCODING, free_port, wait_until
 from tests.support.stackfiles import environment, services
 
 PASSWORD = "deploytest0123"
@@ -74,6 +74,8 @@ def test_redis_is_configured_as_documented(
         config = client.config_get("*")
     assert config["maxmemory-policy"] == "volatile-lru"
     assert int(config["maxmemory"]) == 256 * 1024 * 1024
+    # The same compact job records as the local stack's Redis.
+    assert ["--hash-max-listpack-value", config["hash-max-listpack-value"]] == RECORD_ENCODING
     assert config["appendonly"] == "yes"
     assert config["save"] == ""
 
