@@ -42,6 +42,7 @@ SCENARIOS = {
     "cached": Scenario("cached", "post.lua", ("1", "0")),
     "uncached": Scenario("uncached", "post.lua", ("1", "1")),
     "async": Scenario("async", "async.lua"),
+    "async100": Scenario("async100", "async.lua", ("100",), items=100),
     "batch100": Scenario("batch100", "post.lua", ("100", "1"), items=100, reference="bare100"),
     "batch1000": Scenario("batch1000", "post.lua", ("1000", "1"), items=1000, reference="bare1000"),
 }

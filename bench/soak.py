@@ -39,7 +39,15 @@ from scripts.stack import ROOT, LocalStack, http_ok, wait_until
 CHUNK_SECONDS = 10
 # Together these saturate two cores: the uncached kind keeps both workers busy, the others
 # keep the gateway's cache, batch and job-polling paths in the mix.
-DEFAULT_MIX = {"uncached": 24, "cached": 8, "batch100": 8, "batch1000": 2, "async": 4}
+DEFAULT_MIX = {
+    "uncached": 24,
+    "cached": 8,
+    "batch100": 8,
+    "batch1000": 2,
+    "async": 4,
+    # Async 100-row jobs keep ~15 kB records: enough to reach their budget within minutes.
+    "async100": 4,
+}
 TRIMMED_COUNTER = "irisq_job_records_trimmed_total"
 MB = 2**20
 # Every job record Redis keeps is in one of these: finished or open.

@@ -44,8 +44,9 @@ class Settings(SharedSettings):
     # finished, at most: the records of jobs answered inside their sync request go at once,
     # and under memory pressure the oldest finished records go first (RECORDS_MEMORY_SHARE).
     job_ttl_seconds: int = Field(default=86400, gt=0)
-    # How long the record of a job answered inside its sync request outlives the answer: the
-    # deletions of this span travel together. Redis holds this many seconds of such records.
+    # How long, at most, the record of a job answered inside its sync request outlives the
+    # answer: the deletions of this span travel together. Redis holds this many seconds of
+    # such records.
     answered_record_seconds: float = Field(default=0.05, ge=0, le=3600)
     # Finished job records may hold at most this share of Redis' maxmemory (less what open
     # work needs); past it the sweeper trims the oldest, and reading one answers 410 Gone.
