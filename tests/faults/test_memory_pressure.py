@@ -14,7 +14,7 @@ import redis
 from contract.cache_keys import cache_key
 from gateway.errors import STORE_FULL
 from scripts.stack import LocalStack, wait_until
-from tests.support.items import fresh_item
+from tests.support.items import fresh_body
 from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
 
@@ -24,12 +24,8 @@ from tests.support.metrics import metric
 MAXMEMORY = "32mb"
 
 
-def _batch(n: int = 100) -> dict[str, list[dict[str, float]]]:
-    return {"items": [fresh_item() for _ in range(n)]}
-
-
 def _async_job(http: httpx.Client, items: int = 1) -> str:
-    response = http.post("/predict?mode=async", json=_batch(items))
+    response = http.post("/predict?mode=async", json=fresh_body(items))
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]
     return job_id
@@ -68,7 +64,7 @@ def test_a_cache_filled_far_past_maxmemory_evicts_no_job_record_and_no_queued_ta
                 for i in range(n):
                     if i % 10 == 0:
                         written.append(_async_job(own))
-                    response = own.post("/predict", json=_batch())
+                    response = own.post("/predict", json=fresh_body(100))
                     assert response.status_code == 200, response.text
             return written
 
@@ -102,11 +98,11 @@ def test_a_store_full_of_jobs_refuses_new_work_and_keeps_what_it_accepted(
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         # One answer in the cache, then no worker: every accepted job and its task stay in
         # Redis as open work.
-        known = _batch(1)
+        known = fresh_body(1)
         assert http.post("/predict", json=known).status_code == 200
         stack.stop(worker)
         for _ in range(5_000):
-            response = http.post("/predict?mode=async", json=_batch())
+            response = http.post("/predict?mode=async", json=fresh_body(100))
             if response.status_code == 503:
                 refused = response
                 break
@@ -126,15 +122,15 @@ def test_a_store_full_of_jobs_refuses_new_work_and_keeps_what_it_accepted(
         assert hit.status_code == 200, hit.text
         assert hit.json()["items"][0]["cached"] is True
         assert http.get(f"/jobs/{accepted[0]}").json()["status"] == "queued"
-        assert http.post("/predict", json=_batch(1)).status_code == 503
-        assert http.post("/predict", json=_batch(100)).status_code == 503
+        assert http.post("/predict", json=fresh_body(1)).status_code == 503
+        assert http.post("/predict", json=fresh_body(100)).status_code == 503
         assert metric(http, "irisq_store_full_refusals_total") >= 3
 
         # Nothing accepted was dropped: give Redis room, as an operator would, and every
         # accepted job completes.
         store.config_set("maxmemory", "512mb")
         wait_until(
-            lambda: http.post("/predict?mode=async", json=_batch(1)).status_code == 202,
+            lambda: http.post("/predict?mode=async", json=fresh_body(1)).status_code == 202,
             10,
             "room for new work",
         )

@@ -17,7 +17,7 @@ import redis
 
 from contract.jobs import FINISHED_BYTES_KEY, FINISHED_JOBS_KEY, OPEN_JOBS_KEY
 from scripts.stack import LocalStack, wait_until
-from tests.support.items import fresh_item
+from tests.support.items import fresh_body
 from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
 
@@ -25,10 +25,6 @@ MAXMEMORY = "16mb"
 MAXMEMORY_BYTES = 16 * 1024 * 1024
 # The records a day of this load would keep at JOB_TTL_SECONDS' default: far past maxmemory.
 LOAD_SECONDS = 25
-
-
-def _batch(n: int) -> dict[str, list[dict[str, float]]]:
-    return {"items": [fresh_item() for _ in range(n)]}
 
 
 class MemoryWatch:
@@ -63,7 +59,7 @@ def test_sustained_sync_load_keeps_memory_under_the_cap_with_no_refusal(
     stack.start_gateway()
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         # Submitted first, handed back as 202: its record must outlive the load.
-        first = http.post("/predict?mode=async", json=_batch(100))
+        first = http.post("/predict?mode=async", json=fresh_body(100))
         assert first.status_code == 202, first.text
         first_id = first.json()["job_id"]
         assert wait_for_job(http, first_id)["status"] == "done"
@@ -76,7 +72,7 @@ def test_sustained_sync_load_keeps_memory_under_the_cap_with_no_refusal(
         def load(size: int) -> None:
             with httpx.Client(base_url=stack.base_url, timeout=30) as own:
                 while time.monotonic() < until:
-                    response = own.post("/predict", json=_batch(size))
+                    response = own.post("/predict", json=fresh_body(size))
                     with lock:
                         statuses[response.status_code] += 1
                         if response.status_code == 200:
@@ -116,7 +112,7 @@ def test_async_records_past_their_budget_go_oldest_first_and_answer_410(
             with httpx.Client(base_url=stack.base_url, timeout=30) as own:
                 ids = []
                 for _ in range(n):
-                    response = own.post("/predict?mode=async", json=_batch(100))
+                    response = own.post("/predict?mode=async", json=fresh_body(100))
                     assert response.status_code == 202, response.text
                     ids.append(response.json()["job_id"])
                 return ids

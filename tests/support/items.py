@@ -21,3 +21,8 @@ def fresh_item() -> dict[str, float]:
         "petal_length": round(random.uniform(1, 7), 1),
         "petal_width": round(round(random.uniform(0.1, 2.4), 1) + (n // _SWEEP) / 10_000, 4),
     }
+
+
+def fresh_body(n: int) -> dict[str, list[dict[str, float]]]:
+    """A /predict body of `n` fresh items."""
+    return {"items": [fresh_item() for _ in range(n)]}
