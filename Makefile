@@ -20,8 +20,12 @@ apt_install = $(foreach program,$(2),PATH="$$PATH:/usr/sbin" command -v $(progra
 	  $(if $(3),&& { $(3); }); \
 	else echo "Please install $(1) (e.g. sudo apt-get install $(1))"; exit 1; fi
 
+# The two commands first (README's), then the rest in the file's order.
 help: ## list the targets and what each does
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z.-]*:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z.-]*:.*## / { \
+	  line = sprintf("  %-16s %s\n", $$1, $$2); \
+	  if ($$1 == "run" || $$1 == "test") first = first line; else rest = rest line } \
+	  END { printf "%s%s", first, rest }' $(MAKEFILE_LIST)
 
 # --- Python dependencies: hash-checked locks in requirements/, compiled from pyproject.toml ----
 # `make lock` compiles them with uv (pinned in the dev extra); pip installs them with
@@ -100,8 +104,8 @@ typecheck: $(DEV) ## mypy --strict
 test: $(DEV) system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
 	$(PY) -m pytest -p no:cacheprovider
 
-# The inner loop: every test but the slow kinds, in about a minute on two cores.
-test-fast: $(DEV) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): about a minute
+# The inner loop: every test but the slow kinds, in about 90 s on two cores.
+test-fast: $(DEV) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): about 90 s
 	$(PY) -m pytest -p no:cacheprovider -m "not ($(SLOW_TESTS))"
 
 # --- monitoring (monitoring/, scripts/monitoring.py, tests/monitoring) ----------------------

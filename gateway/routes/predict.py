@@ -138,8 +138,8 @@ async def parse_body(request: Request) -> PredictionRequest:
     """The body validated in one pass; errors name the field, like FastAPI's own."""
     if not _is_json(request.headers.get("content-type")):
         raise ProblemError(
-            422,
-            "Invalid request: body",
+            415,
+            "Unsupported media type: the body must be JSON",
             errors=[{"field": "body", "message": "Content-Type must be application/json"}],
         )
     try:
@@ -185,6 +185,7 @@ def predict_options(request: Request) -> tuple[float | None, str | None, str | N
         200: {"model": PredictionResponse, "description": "Every item answered"},
         202: {"model": JobAccepted, "description": "Job accepted; poll its status_url"},
         413: {"description": "Too many items or body too large", **PROBLEM},
+        415: {"description": "The body is not JSON (Content-Type)", **PROBLEM},
         422: {"description": "Invalid input; `errors` names each bad field", **PROBLEM},
         500: {"description": "The job failed on the worker", **PROBLEM},
         503: {

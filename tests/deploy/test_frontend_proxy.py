@@ -16,7 +16,7 @@ from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack, free_port
 from tests.deploy import dockerfile
-from tests.integration.event_streams import open_jobs, send_jobs, stream
+from tests.support.event_streams import open_jobs, send_jobs, stream
 from tests.support.items import SETOSA, fresh_item
 from tests.support.nginx import GATEWAY_TARGET, nginx_binary, nginx_in_front_of, wrapped_config
 from tests.support.stackfiles import (

@@ -1,6 +1,6 @@
 """GET /jobs/{id}/events: a job's progress pushed as server-sent events, against a real Redis,
 real workers and the real gateway. Jobs are opened with the gateway's own script and sent as
-Celery tasks when a test says (tests/integration/event_streams.py), or posted to /predict."""
+Celery tasks when a test says (tests/support/event_streams.py), or posted to /predict."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from contract.tasks import TASK_NAME
 from gateway.dispatcher import create_celery_client
 from gateway.settings import Settings
 from scripts.stack import LocalStack, wait_until
-from tests.integration.event_streams import (
+from tests.support.event_streams import (
     EventParser,
     open_jobs,
     send_jobs,

@@ -96,11 +96,11 @@ def test_wait_out_of_range_is_422(client: httpx.Client) -> None:
     assert body["errors"][0]["field"] == "wait"
 
 
-def test_a_body_that_is_not_json_is_422_naming_the_body(client: httpx.Client) -> None:
-    # The route reads its own body (gateway/library_internals.py): it must refuse what FastAPI
-    # would.
+def test_a_body_that_is_not_json_is_415_naming_the_body(client: httpx.Client) -> None:
+    # The route reads its own body (gateway/library_internals.py): a body of another media type
+    # is 415, the HTTP convention, and the problem names the field.
     form = client.post("/predict", content=b"items=1", headers={"content-type": "text/plain"})
-    assert _problem(form, 422)["errors"] == [
+    assert _problem(form, 415)["errors"] == [
         {"field": "body", "message": "Content-Type must be application/json"}
     ]
     vendor = client.post(

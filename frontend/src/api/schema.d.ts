@@ -467,6 +467,15 @@ export interface operations {
                     "application/problem+json": unknown;
                 };
             };
+            /** @description The body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
             /** @description Invalid input; `errors` names each bad field */
             422: {
                 headers: {
