@@ -164,20 +164,18 @@ def read_trimmed(url: str) -> int | None:
     return trimmed_total(response.text)
 
 
-def sample_redis(client: redis.Redis, keys: Sequence[str]) -> tuple[int, int, int]:
-    """used_memory, maxmemory and the job records kept."""
-    memory = client.info("memory")
+def sample_redis(client: redis.Redis) -> tuple[int, int, int]:
+    """used_memory, maxmemory and the job records kept, in one round trip."""
     pipe = client.pipeline(transaction=False)
-    for key in keys:
+    pipe.info("memory")
+    for key in RECORD_INDEXES:
         pipe.zcard(key)
-    kept = sum(int(n) for n in pipe.execute())
-    return int(memory["used_memory"]), int(memory["maxmemory"]), kept
+    memory, *counts = pipe.execute()
+    return int(memory["used_memory"]), int(memory["maxmemory"]), sum(int(n) for n in counts)
 
 
-def take_sample(
-    client: redis.Redis, keys: Sequence[str], url: str, trimmed_before: int
-) -> RedisSample:
-    used, maxmemory, kept = sample_redis(client, keys)
+def take_sample(client: redis.Redis, url: str, trimmed_before: int) -> RedisSample:
+    used, maxmemory, kept = sample_redis(client)
     trimmed = read_trimmed(url)
     since = None if trimmed is None else trimmed - trimmed_before
     return RedisSample(used, maxmemory, kept, since)
@@ -204,7 +202,6 @@ def soak(
     on_row: Callable[[Row], None],
 ) -> list[str]:
     """Run the chunks, a row after each; the parts found dead, after which it stops early."""
-    keys = RECORD_INDEXES
     trimmed_before = read_trimmed(url) or 0
     start = time.monotonic()
     with ThreadPoolExecutor(len(mix)) as pool:
@@ -214,7 +211,7 @@ def soak(
             # The chunk a part died in still gets its row while Redis answers: its errors
             # show how the load saw the death.
             try:
-                sample = take_sample(client, keys, url, trimmed_before)
+                sample = take_sample(client, url, trimmed_before)
             except redis.RedisError as exc:
                 return dead_parts() or [f"redis: {exc}"]
             on_row(make_row(elapsed, figures, sample))
@@ -379,7 +376,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     lines = summary(rows, meta["warmup_s"])
     heading = [f"# Soak, {meta['when']}", "", f"- Command: `{meta['command']}`"]
-    heading += [f"- {name}: {meta[name]}" for name in ("machine", "target", "mix", "record_keys")]
+    heading += [f"- {name}: {meta[name]}" for name in ("machine", "target", "mix")]
     heading += [f"- Failed: {'; '.join(meta['failed'])}"] if meta["failed"] else []
     heading += [
         f"- A row per {CHUNK_SECONDS} s chunk; non-2xx includes wrk's socket errors; p99 is the"
@@ -441,7 +438,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "mix": args.mix,
         "chunk_seconds": CHUNK_SECONDS,
         "warmup_s": args.warmup_minutes * 60,
-        "record_keys": list(RECORD_INDEXES),
         "failed": [],
     }
     rows: list[Row] = []

@@ -4,7 +4,7 @@ Redis evicts only keys with a TTL (`volatile-lru`), and only cache entries carry
 cache gives way to everything else: open work (queued and running jobs, their tasks) and
 finished job records. Of these, finished records are irisq's to bound: they may hold
 RECORDS_MEMORY_SHARE of `maxmemory`, less what open work needs beyond the rest, and past that
-the oldest go first (contract/lua/delete_finished.lua). Open work is never dropped: while it
+the sweeper trims the oldest first (gateway/sweeper.py). Open work is never dropped: while it
 alone comes near STORE_HIGH_WATER of `maxmemory`, requests that need a new job get a 503, which
 leaves the rest for the jobs already accepted to finish. Cache hits and job reads need no new
 state and are always answered.
@@ -18,24 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract import scripts
 from contract.jobs import FINISHED_BYTES_KEY, FINISHED_JOBS_KEY, INDEX_ENTRY_BYTES
-from contract.scripts import Script
 from gateway.metrics import Metrics
+from gateway.sweeper import JobSweeper
 
 log = logging.getLogger("irisq.gateway")
 
 # What one cache entry costs Redis: its key and value (MEMORY USAGE says ~216 bytes), its
 # expiry and its slots in the key and expiry tables; measured as used_memory's growth.
 CACHE_ENTRY_BYTES = 300
-# Records trimmed per script call: bounds the time Redis spends in one call.
-TRIM_BATCH = 500
 
 
 class StoreCapacity:
@@ -46,6 +41,7 @@ class StoreCapacity:
         records_share: float,
         interval_seconds: float,
         metrics: Metrics,
+        sweeper: JobSweeper,
     ) -> None:
         self.redis = redis
         # The database the URL chose: its keyspace line counts our cache entries.
@@ -54,7 +50,7 @@ class StoreCapacity:
         self.records_share = records_share
         self.interval = interval_seconds
         self.metrics = metrics
-        self.delete_script = redis.register_script(scripts.source(Script.DELETE_FINISHED))
+        self.sweeper = sweeper
         self.full = False
 
     async def check(self) -> bool:
@@ -78,27 +74,9 @@ class StoreCapacity:
         budget = int(max(0.0, min(self.records_share * maxmemory, room - open_work)))
         if finished > budget:
             # The records' own share of the budget: the index shrinks with them.
-            await self.trim(budget * records // finished)
+            await self.sweeper.trim(budget * records // finished)
         self._set_full(open_work >= room, open_work, maxmemory)
         return self.full
-
-    async def trim(self, budget: int) -> int:
-        """Delete the oldest finished records until they hold at most `budget` bytes (their
-        own, as FINISHED_BYTES_KEY counts them)."""
-        trimmed = 0
-        while True:
-            oldest: list[Any] = await self.redis.zrange(FINISHED_JOBS_KEY, 0, TRIM_BATCH - 1)
-            if not oldest:
-                return trimmed
-            ids = [job_id.decode() for job_id in oldest]  # the client returns bytes
-            keys, args = scripts.trim_finished(ids, budget, time.time())
-            deleted, left = scripts.deleted_and_bytes(
-                await self.delete_script(keys=keys, args=args)
-            )
-            trimmed += deleted
-            self.metrics.records_trimmed.inc(deleted)
-            if left <= budget or deleted == 0:
-                return trimmed
 
     def _set_full(self, full: bool, open_work: int, maxmemory: int) -> None:
         if full != self.full:

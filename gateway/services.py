@@ -66,6 +66,13 @@ class Services:
             job_timeout_seconds=settings.job_timeout_seconds,
         )
         jobs = JobStore(redis, metrics, settings.answered_record_seconds)
+        sweeper = JobSweeper(
+            redis,
+            settings.job_timeout_seconds,
+            settings.job_ttl_seconds,
+            settings.sweep_interval_seconds,
+            metrics,
+        )
         return cls(
             settings=settings,
             metrics=metrics,
@@ -77,18 +84,14 @@ class Services:
             dispatcher=dispatcher,
             listener=listener,
             events=EventStreams(listener, jobs, settings, metrics),
-            sweeper=JobSweeper(
-                redis,
-                settings.job_timeout_seconds,
-                settings.job_ttl_seconds,
-                settings.sweep_interval_seconds,
-            ),
+            sweeper=sweeper,
             capacity=StoreCapacity(
                 redis,
                 settings.store_high_water,
                 settings.records_memory_share,
                 settings.sweep_interval_seconds,
                 metrics,
+                sweeper,
             ),
             workers=WorkerCheck(celery, settings.ready_cache_seconds),
         )

@@ -1,4 +1,5 @@
-"""The job sweeper: fails jobs open past JOB_TIMEOUT_SECONDS, deletes records past JOB_TTL.
+"""The job sweeper: fails jobs open past JOB_TIMEOUT_SECONDS, deletes records past JOB_TTL,
+and trims the oldest finished records to the budget gateway/capacity.py sets.
 
 Job records carry no Redis TTL (contract/jobs.py), so that memory pressure never
 evicts one; this loop keeps their lifetime instead. It is also the second line of defence
@@ -21,7 +22,8 @@ from redis.exceptions import RedisError
 
 from contract import scripts
 from contract.jobs import FINISHED_JOBS_KEY, OPEN_JOBS_KEY, TRIMMED_JOBS_KEY
-from contract.scripts import Script
+from contract.scripts import ANY_TIME, Script
+from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
 
@@ -35,9 +37,15 @@ def timeout_error(timeout_seconds: float) -> str:
 
 class JobSweeper:
     def __init__(
-        self, redis: Redis, timeout_seconds: float, ttl_seconds: int, interval_seconds: float
+        self,
+        redis: Redis,
+        timeout_seconds: float,
+        ttl_seconds: int,
+        interval_seconds: float,
+        metrics: Metrics,
     ) -> None:
         self.redis = redis
+        self.metrics = metrics
         self.ttl = ttl_seconds
         self.interval = interval_seconds
         self.error = timeout_error(timeout_seconds)
@@ -77,6 +85,21 @@ class JobSweeper:
         # A trimmed record would have expired by now too: its id need not be remembered.
         await self.redis.zremrangebyscore(TRIMMED_JOBS_KEY, "-inf", finished_by)
         return deleted
+
+    async def trim(self, keep_bytes: int) -> int:
+        """Delete the oldest finished records until they hold at most `keep_bytes` (their own
+        bytes, as FINISHED_BYTES_KEY counts them); how many went."""
+        trimmed = 0
+        while due := await self._due(FINISHED_JOBS_KEY, ANY_TIME):
+            keys, args = scripts.trim_finished(due, keep_bytes, time.time())
+            deleted, left = scripts.deleted_and_bytes(
+                await self.delete_script(keys=keys, args=args)
+            )
+            trimmed += deleted
+            self.metrics.records_trimmed.inc(deleted)
+            if left <= keep_bytes or deleted == 0:
+                break
+        return trimmed
 
     async def run(self) -> None:
         while True:

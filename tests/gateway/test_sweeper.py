@@ -17,6 +17,7 @@ from contract.jobs import (
     job_key,
 )
 from contract.messages import DONE_CHANNEL
+from gateway.metrics import Metrics
 from gateway.sweeper import JobSweeper, timeout_error
 from scripts.stack import LocalStack
 
@@ -52,7 +53,7 @@ def test_overdue_open_jobs_fail_and_expired_records_are_deleted(stack: LocalStac
             # key holds something else, which stays as it is.
             await redis.zadd(OPEN_JOBS_KEY, {"vanished": 10.0, "not-a-job": 10.0})
             await redis.set(job_key("not-a-job"), "someone else's")
-            sweeper = JobSweeper(redis, timeout_seconds=30, ttl_seconds=TTL, interval_seconds=1)
+            sweeper = JobSweeper(redis, 30, TTL, 1, Metrics())
             async with redis.pubsub() as pubsub:
                 await pubsub.subscribe(DONE_CHANNEL)
                 await pubsub.get_message(timeout=1)  # the subscription's confirmation
@@ -108,7 +109,7 @@ def test_sweeps_past_one_batch_handle_every_due_job(stack: LocalStack) -> None:
                     pipe.hset(job_key(f"j{i}"), mapping=_job(JobStatus.DONE))
                     pipe.zadd(FINISHED_JOBS_KEY, {f"j{i}": float(i)})
                 await pipe.execute()
-            sweeper = JobSweeper(redis, timeout_seconds=30, ttl_seconds=TTL, interval_seconds=1)
+            sweeper = JobSweeper(redis, 30, TTL, 1, Metrics())
             swept = await sweeper.sweep(now=2_000.0)
             return swept, await redis.keys()
         finally:
