@@ -5,7 +5,9 @@ page is the same (FastAPI's `get_swagger_ui_html`), but its script, style sheet 
 from the pinned `fastapi-offline` package (Swagger UI 5, which renders the OpenAPI 3.1 document
 FastAPI writes), installed with the gateway like any other dependency: nothing is fetched at
 run time. Only the package's files are used: its app factory would put its routes ahead of
-the API's and serve its whole folder.
+the API's and serve its whole folder. fastapi-offline ships them without Swagger UI's licence,
+so the gateway package carries it (gateway/swagger_ui/LICENSE, package data) and serves it
+beside them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
-
-from gateway.swagger_ui_license import SWAGGER_UI_LICENSE
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 DOCS_URL = "/docs"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
@@ -31,6 +31,8 @@ ASSETS = {
     "favicon.png": "image/png",
 }
 LICENSE_NAME = "LICENSE"
+# swagger-ui-dist's LICENSE (Apache License 2.0), with a header naming the files it covers.
+LICENSE_FILE = Path(__file__).with_name("swagger_ui") / LICENSE_NAME
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -60,6 +62,8 @@ def install_api_docs(app: FastAPI) -> None:
     # A missing file means a blank page: refuse to start instead.
     if missing:
         raise RuntimeError(f"fastapi-offline has no {', '.join(missing)}: /docs cannot load")
+    if not LICENSE_FILE.is_file():
+        raise RuntimeError(f"{LICENSE_FILE} is missing: the gateway package is incomplete")
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         root_path: str = request.scope.get("root_path", "").rstrip("/")
@@ -78,12 +82,10 @@ def install_api_docs(app: FastAPI) -> None:
     async def oauth2_redirect(request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    async def license_text(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(SWAGGER_UI_LICENSE)
-
     app.add_route(DOCS_URL, swagger_ui, include_in_schema=False)
     app.add_route(OAUTH2_REDIRECT_URL, oauth2_redirect, include_in_schema=False)
     for name, media_type in ASSETS.items():
         endpoint = _file_endpoint(paths[name], media_type)
         app.add_route(f"{ASSETS_URL}/{name}", endpoint, include_in_schema=False)
-    app.add_route(f"{ASSETS_URL}/{LICENSE_NAME}", license_text, include_in_schema=False)
+    licence = _file_endpoint(LICENSE_FILE, "text/plain; charset=utf-8")
+    app.add_route(f"{ASSETS_URL}/{LICENSE_NAME}", licence, include_in_schema=False)

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.api_docs import install_api_docs
 from gateway.errors import install_error_handlers
-from gateway.library_internals import warn_if_unchecked
+from gateway.fenced_internals import warn_if_unchecked
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.metrics import HttpMetricsMiddleware, Metrics
 from gateway.routes import health, jobs, model, predict

@@ -34,8 +34,8 @@ from redis.exceptions import RedisError
 
 from contract.broker import TASK_QUEUE, TASK_SERIALIZER, register_task_serializer
 from contract.tasks import TASK_NAME, TaskJob, TaskPayload, row_count, task_job
+from gateway.celery_task_events import FLUSH_SECONDS, BufferedSentEvents
 from gateway.metrics import Metrics
-from gateway.sent_events import FLUSH_SECONDS, BufferedSentEvents
 from gateway.settings import Settings
 
 log = logging.getLogger("irisq.gateway")

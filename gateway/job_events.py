@@ -1,7 +1,7 @@
 """A job's progress as server-sent events (`GET /jobs/{id}/events`): told, never polled.
 
 A stream sends the job's current state at once (one read of its record), then each step as
-the done listener hears of it (gateway/waiters.py), whichever gateway submitted the job:
+the done listener hears of it (gateway/done_listener.py), whichever gateway submitted the job:
 
 - a task's started message names its jobs and their start time: the running view is the
   queued one with that status and time, built without a read;
@@ -32,10 +32,10 @@ from starlette.types import Receive, Scope, Send
 
 from contract.http import JobView
 from contract.jobs import JobStatus, is_job_id
+from gateway.done_listener import DoneListener, JobWatch
 from gateway.jobs import JobStore
 from gateway.metrics import Metrics
 from gateway.settings import Settings
-from gateway.waiters import DoneListener, JobWatch
 
 log = logging.getLogger("irisq.gateway")
 

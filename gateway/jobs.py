@@ -8,10 +8,10 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract import scripts
+from contract import lua_scripts
 from contract.http import JobView
 from contract.jobs import TRIMMED_JOBS_KEY, is_job_id, job_key
-from contract.scripts import Script
+from contract.lua_scripts import Script
 from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
@@ -34,7 +34,7 @@ class JobStore:
         self.redis = redis
         self.forget_delay = answered_record_seconds
         self.metrics = metrics
-        self.delete_script = redis.register_script(scripts.source(Script.DELETE_FINISHED))
+        self.delete_script = redis.register_script(lua_scripts.source(Script.DELETE_FINISHED))
         self.answered: list[str] = []
         self.forget_timer: asyncio.TimerHandle | None = None
         self.forget_task: asyncio.Task[None] | None = None
@@ -67,14 +67,14 @@ class JobStore:
         while self.answered:
             batch = self.answered[:FORGET_BATCH]
             del self.answered[:FORGET_BATCH]
-            keys, args = scripts.forget_answered(batch)
+            keys, args = lua_scripts.forget_answered(batch)
             try:
                 reply = await self.delete_script(keys=keys, args=args)
             except RedisError as exc:
                 # The records stay until JOB_TTL_SECONDS, or are trimmed first under pressure.
                 log.debug("could not delete %d answered job records: %s", len(batch), exc)
                 continue
-            self.metrics.records_forgotten.inc(scripts.deleted_and_bytes(reply)[0])
+            self.metrics.records_forgotten.inc(lua_scripts.deleted_and_bytes(reply)[0])
 
     async def close(self) -> None:
         """Send the deletions still pending (the lifespan ends)."""

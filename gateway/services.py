@@ -11,16 +11,16 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from gateway.cache import PredictionCache
 from gateway.capacity import StoreCapacity
 from gateway.dispatcher import Dispatcher, create_celery_client
+from gateway.done_listener import DoneListener
 from gateway.job_events import EventStreams
 from gateway.jobs import JobStore
+from gateway.lookup_or_open import LookupOrOpen
 from gateway.metrics import Metrics
 from gateway.model_info import ModelInfo
 from gateway.settings import Settings
 from gateway.sweeper import JobSweeper
-from gateway.waiters import DoneListener
 from gateway.worker_check import WorkerCheck
 
 
@@ -30,7 +30,7 @@ class Services:
     metrics: Metrics
     redis: Redis
     celery: Celery
-    cache: PredictionCache
+    lookups: LookupOrOpen
     jobs: JobStore
     model: ModelInfo
     dispatcher: Dispatcher
@@ -78,7 +78,7 @@ class Services:
             metrics=metrics,
             redis=redis,
             celery=celery,
-            cache=PredictionCache(redis, settings.job_timeout_seconds),
+            lookups=LookupOrOpen(redis, settings.job_timeout_seconds),
             jobs=jobs,
             model=model,
             dispatcher=dispatcher,

@@ -20,9 +20,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract import scripts
+from contract import lua_scripts
 from contract.jobs import FINISHED_JOBS_KEY, OPEN_JOBS_KEY, TRIMMED_JOBS_KEY
-from contract.scripts import ANY_TIME, Script
+from contract.lua_scripts import ANY_TIME, Script
 from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
@@ -49,9 +49,9 @@ class JobSweeper:
         self.ttl = ttl_seconds
         self.interval = interval_seconds
         self.error = timeout_error(timeout_seconds)
-        self.overdue_script = redis.register_script(scripts.source(Script.OVERDUE_JOBS))
-        self.fail_script = redis.register_script(scripts.source(Script.FAIL_JOBS))
-        self.delete_script = redis.register_script(scripts.source(Script.DELETE_FINISHED))
+        self.overdue_script = redis.register_script(lua_scripts.source(Script.OVERDUE_JOBS))
+        self.fail_script = redis.register_script(lua_scripts.source(Script.FAIL_JOBS))
+        self.delete_script = redis.register_script(lua_scripts.source(Script.DELETE_FINISHED))
 
     async def sweep(self, now: float | None = None) -> tuple[int, int]:
         """One pass over every job due by `now`: (jobs failed, records deleted)."""
@@ -65,10 +65,10 @@ class JobSweeper:
     async def _fail_overdue(self, now: float) -> int:
         failed = 0
         while due := await self._due(OPEN_JOBS_KEY, now):
-            keys, args = scripts.overdue_jobs(due, now)
+            keys, args = lua_scripts.overdue_jobs(due, now)
             if overdue := await self.overdue_script(keys=keys, args=args):
                 ids = [job_id.decode() for job_id in overdue]
-                keys, args = scripts.fail_jobs(ids, self.error, now, None)
+                keys, args = lua_scripts.fail_jobs(ids, self.error, now, None)
                 failed += int(await self.fail_script(keys=keys, args=args))
             if len(due) < SWEEP_BATCH:
                 break
@@ -78,8 +78,10 @@ class JobSweeper:
         finished_by = now - self.ttl
         deleted = 0
         while due := await self._due(FINISHED_JOBS_KEY, finished_by):
-            keys, args = scripts.expire_finished(due, finished_by)
-            deleted += scripts.deleted_and_bytes(await self.delete_script(keys=keys, args=args))[0]
+            keys, args = lua_scripts.expire_finished(due, finished_by)
+            deleted += lua_scripts.deleted_and_bytes(
+                await self.delete_script(keys=keys, args=args)
+            )[0]
             if len(due) < SWEEP_BATCH:
                 break
         # A trimmed record would have expired by now too: its id need not be remembered.
@@ -91,8 +93,8 @@ class JobSweeper:
         bytes, as FINISHED_BYTES_KEY counts them); how many went."""
         trimmed = 0
         while due := await self._due(FINISHED_JOBS_KEY, ANY_TIME):
-            keys, args = scripts.trim_finished(due, keep_bytes, time.time())
-            deleted, left = scripts.deleted_and_bytes(
+            keys, args = lua_scripts.trim_finished(due, keep_bytes, time.time())
+            deleted, left = lua_scripts.deleted_and_bytes(
                 await self.delete_script(keys=keys, args=args)
             )
             trimmed += deleted

@@ -19,7 +19,7 @@ from celery.signals import heartbeat_sent, worker_init, worker_process_init, wor
 
 from contract.broker import register_task_serializer
 from contract.model import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
-from worker import metrics, runtime
+from worker import metrics, process_state
 from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
 from worker.model import ModelIntegrityError
@@ -75,7 +75,7 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
     try:
         # The whole model, in this process, before any fork: a worker that could not predict
         # never announces itself ready.
-        model = runtime.preload_model(settings)
+        model = process_state.preload_model(settings)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ModelIntegrityError) else repr(exc)
         log.critical("refusing to start: %s", reason.replace("\n", " "))
@@ -102,7 +102,7 @@ class _ModelAnnouncer:
         if self.metadata is None or (not force and now - self.last < self.every_seconds):
             return
         if self.client is None:
-            self.client = runtime.redis_client(app.conf.irisq_settings)
+            self.client = process_state.redis_client(app.conf.irisq_settings)
         try:
             self.client.set(MODEL_KEY, self.metadata.model_dump_json(), ex=self.ttl_seconds)
             self.last = now
@@ -127,6 +127,6 @@ def _announce_on_heartbeat(**_: Any) -> None:
 @worker_process_init.connect
 def _start_per_process(**_: Any) -> None:
     settings: WorkerSettings = app.conf.irisq_settings
-    runtime.store(settings)
-    metrics.record_model(runtime.model(settings).metadata)
+    process_state.store(settings)
+    metrics.record_model(process_state.model(settings).metadata)
     _freeze_long_lived()

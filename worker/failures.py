@@ -16,9 +16,9 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker.request import Request
 
-from contract import scripts
+from contract import lua_scripts
 from contract.tasks import readable_job_ids
-from worker import runtime
+from worker import process_state
 from worker.model import ModelIntegrityError
 from worker.settings import WorkerSettings
 
@@ -54,9 +54,9 @@ def fail_jobs(settings: WorkerSettings, task_id: str, job_ids: list[str], error:
     """End the open ones of the jobs as failed and publish the task's outcome; never raises."""
     last: Exception | None = None
     for attempt in range(FAIL_ATTEMPTS):
-        keys, args = scripts.fail_jobs(job_ids, error, time.time(), task_id)
+        keys, args = lua_scripts.fail_jobs(job_ids, error, time.time(), task_id)
         try:
-            failed = runtime.store(settings).fail_jobs(keys=keys, args=args)
+            failed = process_state.store(settings).fail_jobs(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             last = exc
             time.sleep(FAIL_RETRY_PAUSE_SECONDS * (attempt + 1))

@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 from celery import Task, shared_task
 
-from contract import scripts
+from contract import lua_scripts
 from contract.cache_keys import FAST_SPELLING_MAX, cache_key_prefix, key_suffix, key_suffixes
 from contract.http import FEATURES
 from contract.tasks import (
@@ -21,7 +21,7 @@ from contract.tasks import (
     readable_job_ids,
     unpack_rows,
 )
-from worker import metrics, runtime
+from worker import metrics, process_state
 from worker.failures import InvalidTaskPayload, PredictRequest, fail_jobs, public_error
 from worker.model import FloatArray
 from worker.rows import canonical_matrix
@@ -154,11 +154,11 @@ def predict(self: Task, jobs: TaskPayload) -> dict[str, int]:
 
 def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[str, int]:
     started = time.time()
-    store = runtime.store(settings)
-    model = runtime.model(settings)
+    store = process_state.store(settings)
+    model = process_state.model(settings)
     job_ids = _job_ids(jobs)
     # Only the jobs still open run: a finished job is never changed (a task run again).
-    keys, args = scripts.mark_running(job_ids, started, task_id)
+    keys, args = lua_scripts.mark_running(job_ids, started, task_id)
     open_positions = store.mark_running(keys=keys, args=args)
     if len(open_positions) != len(jobs):
         jobs = [jobs[i - 1] for i in open_positions]
@@ -192,7 +192,7 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
         row = end
     if len(cached_rows) < row:
         matrix = matrix[cached_rows]
-    keys, args = scripts.record_results(
+    keys, args = lua_scripts.record_results(
         task_id=task_id,
         job_ids=job_ids,
         job_results=job_results,

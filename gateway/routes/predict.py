@@ -19,11 +19,11 @@ from contract.cache_keys import canonical_rows
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse, measurements
 from contract.jobs import JobStatus, merge_items, new_job_id
 from contract.messages import JobOutcome, done_outcome, failed_outcome
+from gateway.done_listener import DisconnectWatch, Outcome
 from gateway.errors import PROBLEM_JSON, STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
-from gateway.library_internals import RequestRoute
+from gateway.fenced_internals import RequestRoute
 from gateway.metrics import Metrics
 from gateway.services import Services
-from gateway.waiters import DisconnectWatch, Outcome
 
 router = APIRouter(tags=["predict"], route_class=RequestRoute)
 
@@ -72,7 +72,7 @@ def _cached_only(metrics: Metrics, version: str | None, items: list[dict[str, An
 
 
 # Documented here, parsed by hand below: this route is a RequestRoute
-# (gateway/library_internals.py), which reads the request itself. FastAPI's declared body,
+# (gateway/fenced_internals.py), which reads the request itself. FastAPI's declared body,
 # query and header parameters take the cached path from 0.90 to 0.55 of the bare endpoint's
 # throughput (docs/performance.md); pydantic-core parses and validates the body's bytes in
 # one pass, as FastAPI documents for custom body handling.
@@ -220,7 +220,7 @@ async def predict(request: Request) -> Response:
         values, key_suffixes = canonical_rows(values)
     version = services.model.version
     job_id = new_job_id()
-    cached = await services.cache.lookup_or_open_job(
+    cached = await services.lookups.lookup_or_open(
         len(values), key_suffixes, version, job_id, time.time(), may_open=not full
     )
     if hits := len(cached) - cached.count(None):

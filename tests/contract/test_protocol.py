@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from contract.jobs import JOB_KEY_PREFIX, JobField, JobStatus, is_job_id, new_job_id
+from contract.lua_scripts import Script, source
 from contract.messages import (
     DoneOutcome,
     FailedOutcome,
@@ -18,7 +19,6 @@ from contract.messages import (
     parse,
     started_message,
 )
-from contract.scripts import Script, source
 from contract.tasks import pack_rows, readable_job_ids, task_job
 
 # Words in quotes in the scripts that are neither Redis commands nor job-record names.

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from contract.broker import TASK_QUEUE
 from contract.messages import started_message
 from gateway.dispatcher import MAX_SENDS, Dispatcher
+from gateway.done_listener import DoneListener
 from gateway.metrics import Metrics
 from gateway.settings import Settings
-from gateway.waiters import DoneListener
 from scripts.stack import LocalStack
 
 

@@ -97,7 +97,7 @@ def test_wait_out_of_range_is_422(client: httpx.Client) -> None:
 
 
 def test_a_body_that_is_not_json_is_415_naming_the_body(client: httpx.Client) -> None:
-    # The route reads its own body (gateway/library_internals.py): a body of another media type
+    # The route reads its own body (gateway/fenced_internals.py): a body of another media type
     # is 415, the HTTP convention, and the problem names the field.
     form = client.post("/predict", content=b"items=1", headers={"content-type": "text/plain"})
     assert _problem(form, 415)["errors"] == [

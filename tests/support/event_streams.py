@@ -19,7 +19,7 @@ import redis
 from celery import Celery
 
 from contract.jobs import new_job_id
-from contract.scripts import Lookup, Script, lookup_or_open_jobs, source
+from contract.lua_scripts import Lookup, Script, lookup_or_open_jobs, source
 from contract.tasks import TASK_NAME, task_job
 
 ITEM = [5.1, 3.5, 1.4, 0.2]

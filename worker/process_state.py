@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import redis
 from redis.commands.core import Script as RedisScript
 
-from contract.scripts import Script, source
+from contract.lua_scripts import Script, source
 from worker.model import LoadedModel, load_model
 from worker.settings import WorkerSettings
 

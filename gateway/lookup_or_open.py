@@ -13,13 +13,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from contract import scripts
-from contract.scripts import Lookup, Script
+from contract import lua_scripts
+from contract.lua_scripts import Lookup, Script
 
 Pending = tuple[Lookup, "asyncio.Future[list[bytes | None]]"]
 
 
-class PredictionCache:
+class LookupOrOpen:
     """Runs the lookups of concurrent requests together, one script call per round trip.
 
     redis-py spends far more CPU on a command than Redis does, and as much on a small one as
@@ -30,11 +30,11 @@ class PredictionCache:
 
     def __init__(self, redis: Redis, job_timeout_seconds: float) -> None:
         self.job_timeout = repr(float(job_timeout_seconds)).encode()
-        self.script = redis.register_script(scripts.source(Script.LOOKUP_OR_OPEN_JOBS))
+        self.script = redis.register_script(lua_scripts.source(Script.LOOKUP_OR_OPEN_JOBS))
         self.pending: list[Pending] = []
         self.flush_task: asyncio.Task[None] | None = None
 
-    async def lookup_or_open_job(
+    async def lookup_or_open(
         self,
         n_items: int,
         key_suffixes: Sequence[str] | None,
@@ -64,7 +64,7 @@ class PredictionCache:
     async def _flush(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            keys, args = scripts.lookup_or_open_jobs(
+            keys, args = lua_scripts.lookup_or_open_jobs(
                 [lookup for lookup, _ in batch], self.job_timeout
             )
             try:

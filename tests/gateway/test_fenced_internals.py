@@ -1,4 +1,4 @@
-"""The gateway's fenced library internal (gateway/library_internals.py) still holds.
+"""The gateway's fenced library internal (gateway/fenced_internals.py) still holds.
 
 These fail when FastAPI changes underneath the hook: a new version must be checked (and
 added to FASTAPI_CHECKED) before the fast route is used with it.
@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from gateway.library_internals import FASTAPI_CHECKED, RequestRoute, fastapi_checked
+from gateway.fenced_internals import FASTAPI_CHECKED, RequestRoute, fastapi_checked
 
 
 def test_the_installed_fastapi_is_one_the_hook_was_checked_against() -> None:
@@ -74,14 +74,14 @@ def test_a_request_route_calls_its_endpoint_through_starlette_alone() -> None:
 def test_an_unchecked_fastapi_gets_a_plain_route_and_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from gateway import library_internals
+    from gateway import fenced_internals
 
-    monkeypatch.setattr(library_internals, "FASTAPI_CHECKED", ("0.0",))
+    monkeypatch.setattr(fenced_internals, "FASTAPI_CHECKED", ("0.0",))
     app = FastAPI()
     app.router.routes.append(RequestRoute("/hot", _endpoint, methods=["POST"]))
     status, scope = _call(app, "/hot")
     assert status == 200
     assert "fastapi_inner_astack" in scope
     with caplog.at_level(logging.WARNING, logger="irisq.gateway"):
-        library_internals.warn_if_unchecked()
+        fenced_internals.warn_if_unchecked()
     assert "public, slower path" in caplog.text

@@ -10,7 +10,7 @@ query and header parameters reaches 0.55 of the bare endpoint against 0.90 (docs
 
 The hook is used only with the FastAPI versions it was checked against (FASTAPI_CHECKED);
 with any other the route is a plain APIRoute (the endpoint takes a `Request`, which FastAPI
-passes as it is) and the gateway logs a warning at start. tests/gateway/test_library_internals.py
+passes as it is) and the gateway logs a warning at start. tests/gateway/test_fenced_internals.py
 fails when the installed FastAPI is not one of them or no longer builds routes this way.
 """
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import redis
 
+from gateway.celery_task_events import FLUSH_SECONDS
 from gateway.dispatcher import Dispatcher, create_celery_client
 from gateway.metrics import Metrics
-from gateway.sent_events import FLUSH_SECONDS
 from gateway.settings import Settings
 from scripts.stack import LocalStack
 
