@@ -2,8 +2,8 @@
 
 A service registers a script with `redis.register_script(source(Script.X))` (redis-py sends
 it as EVALSHA and loads it again when a restarted Redis has forgotten it) and calls it with
-the keys and arguments the function of the same name here builds: the layout each script
-reads lives beside it, in one place.
+the keys and arguments the function of the same name here builds, and reads its reply with
+the decoder beside it: the layout each script reads and returns lives in one place.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from functools import cache
 from importlib.resources import files
+from typing import NamedTuple
 
 from contract.cache_keys import cache_key_prefix
 from contract.jobs import (
@@ -22,7 +23,7 @@ from contract.jobs import (
     TRIMMED_JOBS_KEY,
     job_key,
 )
-from contract.messages import DONE_CHANNEL, started_message
+from contract.messages import DONE_CHANNEL, as_bytes, started_message
 from contract.model import MODEL_KEY, MODEL_TTL_SECONDS
 
 Keys = list[str]
@@ -78,11 +79,21 @@ def lookup_or_open_jobs(lookups: Sequence[Lookup], job_timeout: bytes) -> tuple[
     return keys, args
 
 
+def looked_up(reply: Sequence[Sequence[bytes | str | None]]) -> list[list[bytes | None]]:
+    """LOOKUP_OR_OPEN_JOBS's reply: per lookup, each item's cache entry or None (a miss)."""
+    return [[as_bytes(entry) for entry in entries] for entries in reply]
+
+
 def mark_running(job_ids: Sequence[str], started: float, task_id: str) -> tuple[Keys, Args]:
     keys = [job_key(job_id) for job_id in job_ids]
     # The message carries the same start time as the records: a running view built from it
     # is the one GET /jobs/{id} reads.
     return keys, [started, DONE_CHANNEL, started_message(task_id, job_ids, started), task_id]
+
+
+def still_open(reply: Sequence[int]) -> list[int]:
+    """MARK_RUNNING's reply: the positions (0-based) of the jobs that were still open."""
+    return [int(position) - 1 for position in reply]
 
 
 def record_results(
@@ -136,8 +147,18 @@ def fail_jobs(
     return keys, [finished, error, DONE_CHANNEL, task_id or ""]
 
 
+def ended(reply: int) -> int:
+    """FAIL_JOBS's and RECORD_RESULTS's reply: how many jobs they ended (open ones only)."""
+    return int(reply)
+
+
 def overdue_jobs(job_ids: Sequence[str], now: float) -> tuple[Keys, Args]:
     return [OPEN_JOBS_KEY, *(job_key(job_id) for job_id in job_ids)], [repr(now), *job_ids]
+
+
+def overdue(reply: Sequence[bytes | str]) -> list[str]:
+    """OVERDUE_JOBS's reply: the ids of the jobs still open past their deadline."""
+    return [job_id.decode() if isinstance(job_id, bytes) else job_id for job_id in reply]
 
 
 # A time after every finish: "whenever it finished".
@@ -173,7 +194,14 @@ def trim_finished(job_ids: Sequence[str], keep_bytes: int, now: float) -> tuple[
     return _delete_finished(job_ids, ANY_TIME, keep_bytes, now)
 
 
-def deleted_and_bytes(reply: list[int]) -> tuple[int, int]:
-    """DELETE_FINISHED's reply: (records deleted, bytes the finished records hold after)."""
-    deleted, left = reply
-    return int(deleted), int(left)
+class Deleted(NamedTuple):
+    """DELETE_FINISHED's reply."""
+
+    records: int
+    # What the finished records still hold (FINISHED_BYTES_KEY) after the deletion.
+    bytes_left: int
+
+
+def deleted(reply: Sequence[int]) -> Deleted:
+    records, bytes_left = reply
+    return Deleted(int(records), int(bytes_left))

@@ -24,12 +24,13 @@ The Lua scripts (contract/lua) write the outcomes; `parse` reads every message.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict, final
 
 import orjson
 
-from contract.jobs import JobStatus
+from contract.jobs import JobField, JobStatus
 from contract.keys import KEY_PREFIX
 
 DONE_CHANNEL = f"{KEY_PREFIX}:done"
@@ -46,7 +47,7 @@ class TaskStarted(TypedDict):
 
 
 class DoneOutcome(TypedDict):
-    status: Literal["done"]  # JobStatus.DONE
+    status: Literal[JobStatus.DONE]
     model_version: str
     # How many of the results predict each class: the gateways count predictions from it.
     counts: dict[str, int]
@@ -56,7 +57,7 @@ class DoneOutcome(TypedDict):
 
 
 class FailedOutcome(TypedDict):
-    status: Literal["failed"]  # JobStatus.FAILED
+    status: Literal[JobStatus.FAILED]
     error: str
 
 
@@ -84,11 +85,37 @@ def started_message(task_id: str, job_ids: Sequence[str], started_at: float) -> 
 
 
 def done_outcome(model_version: str, counts: dict[str, int], results: bytes) -> DoneOutcome:
-    return {"status": "done", "model_version": model_version, "counts": counts, "results": results}
+    return {
+        "status": JobStatus.DONE,
+        "model_version": model_version,
+        "counts": counts,
+        "results": results,
+    }
 
 
 def failed_outcome(error: str) -> FailedOutcome:
-    return {"status": "failed", "error": error}
+    return {"status": JobStatus.FAILED, "error": error}
+
+
+# The record's fields an outcome is read from (HMGET), in the order `record_outcome` takes.
+OUTCOME_FIELDS = (JobField.STATUS, JobField.MODEL_VERSION, JobField.RESULTS, JobField.ERROR)
+
+
+def record_outcome(values: Sequence[bytes | str | None]) -> JobOutcome | None:
+    """A finished job's outcome from its record's OUTCOME_FIELDS; None while it is open or
+    when it has no record. The results are the record's bytes, as a done message carries."""
+    status, model_version, results, error = (as_bytes(value) for value in values)
+    if status == JobStatus.DONE.encode() and results is not None:
+        counts = Counter(item["prediction"] for item in orjson.loads(results))
+        return done_outcome((model_version or b"").decode(), dict(counts), results)
+    if status == JobStatus.FAILED.encode():
+        return failed_outcome(error.decode() if error else "prediction failed")
+    return None
+
+
+def as_bytes(value: bytes | str | None) -> bytes | None:
+    """A value of a Redis reply as bytes (a client may decode replies to str)."""
+    return value.encode() if isinstance(value, str) else value
 
 
 def parse(data: bytes | str) -> TaskStarted | TaskOutcome:

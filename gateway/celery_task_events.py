@@ -1,19 +1,16 @@
-"""The gateway's task-sent events leave in batches, as the workers' own events do.
+"""Celery's task-sent events for the tasks the gateway sends, sent in batches.
 
-With `task_send_sent_event`, Celery publishes each task's task-sent event on its own right
-after the task: a second Redis round trip per publish, as costly as the publish itself.
-Celery's event dispatcher can
-buffer a group of events and send them as one `task.multi` message, which event receivers
-(the Celery exporter among them) read like single events; the workers already send theirs
-so (worker/events.py). The events themselves are the ones Celery builds, unchanged.
+Celery's `task_send_sent_event` publishes each task's event on its own right after the task: a
+second Redis round trip per publish, as costly as the publish itself. Here the gateway sends
+the same event (the fields Celery's own has) through Celery's public event dispatcher with a
+buffer: a group of events leaves as one `task.multi` message, which event receivers (the
+Celery exporter among them) read like single events, as the workers' own events do
+(worker/events.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
-from celery.events import Event, EventDispatcher
 
 # Monitoring reads events every few seconds: a short delay costs it nothing.
 FLUSH_SECONDS = 0.05
@@ -21,33 +18,41 @@ FLUSH_SECONDS = 0.05
 BUFFER_LIMIT = 500
 
 
-class BufferedSentEvents(EventDispatcher):  # type: ignore[misc]
-    """Keeps the events Celery's `send_task` hands it until `flush`.
+class TaskSentEvents:
+    """Buffers a task-sent event per task until `flush`.
 
-    Celery calls `publish` with the event it built (and its own producer); here the event
-    joins the buffer of its group instead. Not thread-safe beyond Celery's own lock: the
-    gateway publishes and flushes from one thread.
+    Not thread-safe beyond Celery's own lock: the gateway sends and flushes from one thread.
     """
 
     def __init__(self, celery: Celery) -> None:
-        super().__init__(
+        self.dispatcher = celery.events.Dispatcher(
             connection=celery.connection_for_write(),
-            app=celery,
             buffer_group=["task"],
             buffer_limit=BUFFER_LIMIT,
         )
 
-    def publish(
-        self,
-        type: str,
-        fields: dict[str, Any],
-        producer: Any,
-        blind: bool = False,
-        Event: Any = Event,
-        **_: Any,
-    ) -> None:
-        self.send(type, blind=blind, Event=Event, **fields)
+    def sent(self, task_id: str, name: str, argsrepr: str, kwargsrepr: str, queue: str) -> None:
+        """The task is in its queue (Redis' default exchange routes by the queue's name)."""
+        self.dispatcher.send(
+            "task-sent",
+            uuid=task_id,
+            root_id=None,
+            parent_id=None,
+            name=name,
+            args=argsrepr,
+            kwargs=kwargsrepr,
+            retries=0,
+            eta=None,
+            expires=None,
+            queue=queue,
+            exchange="",
+            routing_key=queue,
+        )
+
+    def flush(self) -> None:
+        # Celery's dispatcher keeps what it could not send for the next flush.
+        self.dispatcher.flush()
 
     def close(self) -> None:
-        super().close()
-        self.connection.release()
+        self.dispatcher.close()
+        self.dispatcher.connection.release()

@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from contract.broker import TASK_QUEUE, TASK_SERIALIZER, register_task_serializer
 from contract.tasks import TASK_NAME, TaskJob, TaskPayload, row_count, task_job
-from gateway.celery_task_events import FLUSH_SECONDS, BufferedSentEvents
+from gateway.celery_task_events import FLUSH_SECONDS, TaskSentEvents
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
@@ -55,7 +55,8 @@ def create_celery_client(settings: Settings) -> Celery:
     register_task_serializer()
     app = Celery("irisq-gateway", broker=settings.redis_dsn)
     app.conf.update(
-        task_send_sent_event=True,
+        # The gateway sends the task-sent events itself, in batches (celery_task_events.py).
+        task_send_sent_event=False,
         task_serializer="json",
         accept_content=["json"],
         task_default_queue=TASK_QUEUE,
@@ -105,7 +106,7 @@ class Dispatcher:
         # Celery's publishing client blocks; one thread keeps it off the event loop. It also
         # sends the buffered task-sent events: the events' connection is used by it alone.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="celery-publish")
-        self.sent_events: BufferedSentEvents | None = None
+        self.sent_events: TaskSentEvents | None = None
         self.events_flush: asyncio.TimerHandle | None = None
 
     def submit(self, job_id: str, items: Sequence[Sequence[float]], cache: bool = True) -> None:
@@ -191,25 +192,26 @@ class Dispatcher:
 
     def _publish(self, task_id: str, jobs: list[TaskJob]) -> None:
         if self.sent_events is None:
-            self.sent_events = BufferedSentEvents(self.celery)
+            self.sent_events = TaskSentEvents(self.celery)
         items = sum(row_count(job) for job in jobs)
+        # Celery otherwise builds a repr of the arguments for the message, which costs as much
+        # as the rest of a large task's publish.
+        argsrepr = f"[<{len(jobs)} jobs, {items} items>]"
         self.celery.send_task(
             TASK_NAME,
             args=[jobs],
             task_id=task_id,
-            # Celery otherwise builds a repr of the arguments for the message and its
-            # task-sent event, which costs as much as the rest of a large task's publish.
-            argsrepr=f"[<{len(jobs)} jobs, {items} items>]",
+            argsrepr=argsrepr,
             kwargsrepr="{}",
             serializer=TASK_SERIALIZER,
             # Celery declares the queue before every publish (a kombu check that copies the
             # entity each time). Redis needs no declaring: the default exchange pushes to
             # the queue's list by name, and the workers declare their queues themselves.
             declare=[],
-            event_dispatcher=self.sent_events,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
         )
+        self.sent_events.sent(task_id, TASK_NAME, argsrepr, "{}", TASK_QUEUE)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -294,7 +296,6 @@ class Dispatcher:
         if self.sent_events is None:
             return
         try:
-            # Celery's dispatcher keeps what it could not send for the next flush.
             self.sent_events.flush()
             if close:
                 self.sent_events.close()

@@ -1,37 +1,36 @@
-"""One Redis subscription serves every request that waits for a job."""
+"""The done channel's listener: one Redis subscription serves every job this gateway runs.
+
+It owns waiting for an outcome (a sync request waits here, and reads the record once at its
+deadline), counts each job's predictions when its outcome arrives, and wakes the event streams
+that follow jobs. A task's start and outcome also reach the dispatcher (its tasks in flight)
+and the model announcement (the version that answered).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypedDict
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import Message
 
+from contract.jobs import JobStatus
 from contract.messages import DONE_CHANNEL, JobOutcome, MalformedMessage, parse
+from gateway.dispatcher import Dispatcher
+from gateway.jobs import JobStore
 from gateway.metrics import Metrics
+from gateway.model_info import ModelInfo
 
 log = logging.getLogger("irisq.gateway")
 
 
-class StoppedWaiting(TypedDict):
-    """A wait that ends without the job's outcome; the request answers 202 with its id."""
-
-    status: Literal["draining", "gone"]
-
-
-# What a waiting request gets: its job's outcome, or word that it no longer waits for it.
-Outcome = JobOutcome | StoppedWaiting
-# The gateway stops.
-DRAINING: StoppedWaiting = {"status": "draining"}
-# The client disconnected: the job goes on without it.
-GONE: StoppedWaiting = {"status": "gone"}
+# What a waiting request gets: its job's outcome, or None when it stops waiting without one
+# (the deadline passed, the client left, the gateway drains): it answers 202 with the job id,
+# and the job goes on.
+Waited = asyncio.Future[JobOutcome | None]
 # A wait this long starts watching for its client's disconnect (see DisconnectWatch).
 WATCH_AFTER_SECONDS = 0.2
 # An open job whose outcome this gateway missed (its subscription dropped) is forgotten this
@@ -41,7 +40,7 @@ PRUNE_EVERY_SECONDS = 10.0
 
 
 class DisconnectWatch:
-    """Resolves a waiting request's future with GONE when its client disconnects.
+    """Resolves a waiting request's future with None when its client disconnects.
 
     Watching takes a task (the request's ASGI receive, which returns once the client leaves:
     its body is already read). Most waits end within milliseconds, so the task starts only
@@ -50,9 +49,7 @@ class DisconnectWatch:
 
     __slots__ = ("future", "receive", "task", "timer")
 
-    def __init__(
-        self, receive: Callable[[], Awaitable[Message]], future: asyncio.Future[Outcome]
-    ) -> None:
+    def __init__(self, receive: Callable[[], Awaitable[Message]], future: Waited) -> None:
         self.receive = receive
         self.future = future
         self.task: asyncio.Future[Message] | None = None
@@ -64,7 +61,7 @@ class DisconnectWatch:
 
     def _received(self, task: asyncio.Future[Message]) -> None:
         if not task.cancelled() and not self.future.done():
-            self.future.set_result(GONE)
+            self.future.set_result(None)
 
     def stop(self) -> None:
         self.timer.cancel()
@@ -81,7 +78,7 @@ class OpenJob:
         self.since = time.monotonic()
         # The request's cache entries, kept only when some items were cached.
         self.cached = cached
-        self.future: asyncio.Future[Outcome] | None = None
+        self.future: Waited | None = None
 
 
 class JobWatch:
@@ -126,7 +123,7 @@ class JobWatch:
 class DoneListener:
     """Resolves the future of each waiting job when a worker publishes its outcome.
 
-    A request registers before its task is sent, so a fast worker cannot finish unseen. Every
+    A job is expected before its task is sent, so a fast worker cannot finish it unseen. Every
     worker's outcome reaches every gateway; each counts the items of the jobs it submitted,
     once, when the first outcome of the job arrives.
 
@@ -140,17 +137,17 @@ class DoneListener:
     def __init__(
         self,
         redis: Redis,
-        on_task_done: Callable[[str], None],
-        on_model_version: Callable[[str], None] | None = None,
-        on_task_started: Callable[[str], None] | None = None,
-        metrics: Metrics | None = None,
-        job_timeout_seconds: float = 600.0,
+        dispatcher: Dispatcher,
+        model: ModelInfo,
+        jobs: JobStore,
+        metrics: Metrics,
+        job_timeout_seconds: float,
     ) -> None:
         self.redis = redis
-        self.on_task_done = on_task_done
-        self.on_task_started = on_task_started
-        self.on_model_version = on_model_version
-        self.metrics = metrics or Metrics()
+        self.dispatcher = dispatcher
+        self.model = model
+        self.jobs = jobs
+        self.metrics = metrics
         self.open_jobs: dict[str, OpenJob] = {}
         # Read at each scrape: no cost on the request path.
         self.metrics.open_jobs.set_function(lambda: len(self.open_jobs))
@@ -161,27 +158,56 @@ class DoneListener:
         # Job id -> the watches of the streams that follow it (usually one).
         self.watches: dict[str, list[JobWatch]] = {}
 
-    def track(self, job_id: str, cached: Sequence[bytes | None] | None) -> None:
-        """An async job: its items are counted when its outcome arrives."""
-        self.open_jobs[job_id] = OpenJob(cached)
-
-    def register(
-        self, job_id: str, cached: Sequence[bytes | None] | None
-    ) -> asyncio.Future[Outcome]:
-        """A sync job: tracked, and its outcome resolves the returned future."""
+    def expect(self, job_id: str, cached: Sequence[bytes | None] | None) -> OpenJob:
+        """A job this gateway submits, tracked before its task is sent: a fast worker
+        cannot finish it unseen. Its items are counted when its outcome arrives; `cached`
+        holds the request's cache entries when some items were cached."""
         job = self.open_jobs[job_id] = OpenJob(cached)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        if self.draining:
-            future.set_result(DRAINING)
-        else:
-            job.future = future
-        return future
+        return job
 
-    def discard(self, job_id: str) -> None:
-        """Its request stopped waiting; the job stays open to be counted."""
-        job = self.open_jobs.get(job_id)
-        if job is not None:
+    async def wait(
+        self,
+        job_id: str,
+        job: OpenJob,
+        deadline: float,
+        receive: Callable[[], Awaitable[Message]],
+    ) -> JobOutcome | None:
+        """The job's outcome within `deadline` seconds, or None: the client left, the gateway
+        drains, or the deadline passed with the job still open (its record is read once
+        then: an outcome whose message this gateway missed still counts).
+
+        A done outcome goes out in the waiting request's answer, so its record has nothing
+        more to tell and is forgotten, unless an event stream follows the job. A failed job's
+        record stays (failures are few, and worth reading).
+        """
+        if self.draining:
+            return None
+        future: Waited = asyncio.get_running_loop().create_future()
+        job.future = future
+        started = time.perf_counter()
+        self.metrics.waiting.inc()
+        watch = DisconnectWatch(receive, future)
+        try:
+            outcome = await asyncio.wait_for(future, deadline)
+        except TimeoutError:
+            outcome = await self._last_look(job_id)
+            if outcome is None:
+                self.metrics.sync_wait_timeouts.inc()
+        finally:
+            watch.stop()
             job.future = None
+            self.metrics.waiting.dec()
+            self.metrics.sync_wait.observe(time.perf_counter() - started)
+        done = outcome is not None and outcome["status"] == JobStatus.DONE
+        if done and job_id not in self.watches:
+            self.jobs.forget(job_id)
+        return outcome
+
+    async def _last_look(self, job_id: str) -> JobOutcome | None:
+        outcome = await self.jobs.outcome(job_id)
+        if outcome is not None:
+            self.settle(job_id, outcome)
+        return outcome
 
     def watch(self, job_id: str) -> JobWatch:
         """A stream follows the job; watched before its record is read, so nothing is missed."""
@@ -199,11 +225,11 @@ class DoneListener:
                 del self.watches[watch.job_id]
 
     def drain(self) -> None:
-        """The gateway stops: no request waits any longer, nor does any that registers later."""
+        """The gateway stops: no request waits any longer, nor does any that waits later."""
         self.draining = True
         for job in self.open_jobs.values():
             if job.future is not None and not job.future.done():
-                job.future.set_result(DRAINING)
+                job.future.set_result(None)
             job.future = None
         for watches in self.watches.values():
             for watch in watches:
@@ -216,21 +242,8 @@ class DoneListener:
             return
         if job.future is not None and not job.future.done():
             job.future.set_result(outcome)
-        if outcome["status"] == "done":
-            self._count(job, outcome["counts"])
-
-    def _count(self, job: OpenJob, counts: dict[str, int]) -> None:
-        # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
-        classes = Counter(counts)
-        cached = 0
-        if job.cached is not None:
-            for entry in job.cached:
-                if entry is not None:
-                    classes[orjson.loads(entry)["prediction"]] += 1
-                    cached += 1
-        self.metrics.count_predictions(cached, sum(counts.values()))
-        for prediction, count in classes.items():
-            self.metrics.count_class(prediction, count)
+        if outcome["status"] == JobStatus.DONE:
+            self.metrics.count_predictions(job.cached, outcome["counts"])
 
     def prune(self, now: float) -> None:
         """Forget open jobs far past the sweeper's bound: their outcome was missed."""
@@ -252,8 +265,8 @@ class DoneListener:
         task_id = message["task_id"]
         watched = self.watches
         if "started" in message:
-            if task_id and self.on_task_started:
-                self.on_task_started(task_id)
+            if task_id:
+                self.dispatcher.task_started(task_id)
             if watched:
                 started_at = message["started_at"]
                 for job_id in message["jobs"]:
@@ -261,10 +274,10 @@ class DoneListener:
                         watch.start(started_at)
             return
         if task_id:
-            self.on_task_done(task_id)
+            self.dispatcher.task_done(task_id)
         for job_id, outcome in message["jobs"].items():
-            if outcome["status"] == "done" and self.on_model_version:
-                self.on_model_version(outcome["model_version"])
+            if outcome["status"] == JobStatus.DONE:
+                self.model.observe(outcome["model_version"])
             if job_id in self.open_jobs:
                 self.settle(job_id, outcome)
             if watched:

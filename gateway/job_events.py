@@ -14,21 +14,23 @@ message that repeats what the first read showed sends nothing twice. The stream 
 done or failed, when its client leaves, and when the gateway drains.
 
 Events are named by status and carry the JobView JSON that `GET /jobs/{id}` answers; their ids
-count up within a stream, on from a reconnecting client's Last-Event-ID. The first chunk sets
-the client's reconnection delay; a comment every EVENT_KEEPALIVE_SECONDS keeps proxies from
-closing an idle stream. FastAPI's EventSourceResponse streams a generator through a task group
-of its own and pings at a fixed 15 s; here a stream is a loop over one watch, with one task
-that notices the client leave, and the keep-alive is a setting.
+count up within a stream, on from a reconnecting client's Last-Event-ID. A new stream (no
+Last-Event-ID) on a job that has moved on already sends the states it passed through first,
+so a client sees queued, running, then done or failed whatever the job's speed. The first
+chunk sets the client's reconnection delay; a comment every EVENT_KEEPALIVE_SECONDS keeps
+proxies from closing an idle stream. A stream is a generator over one watch, sent by
+Starlette's StreamingResponse, which cancels it when the client leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
 
 from contract.http import JobView
 from contract.jobs import JobStatus, is_job_id
@@ -124,55 +126,75 @@ class EventStreams:
         self.listener.unwatch(watch)
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    # A GET's (empty) body comes first; the next message is the disconnect.
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def states_so_far(view: JobView) -> list[JobView]:
+    """The views of every state the job has been in, oldest first, from its current view.
+
+    A stream that opens on a job already running or finished sends the states it passed
+    through first (a job answered in milliseconds is done before its stream opens), each as
+    `GET /jobs/{id}` answered while the job was in it. A job failed while queued never ran.
+    """
+    queued = view.model_copy(
+        update={
+            "status": JobStatus.QUEUED,
+            "started_at": None,
+            "finished_at": None,
+            "model_version": None,
+            "items": None,
+            "error": None,
+        }
+    )
+    if view.status is JobStatus.QUEUED:
+        return [view]
+    if view.started_at is None:
+        return [queued, view]
+    running = queued.model_copy(update={"status": JobStatus.RUNNING, "started_at": view.started_at})
+    return [queued, running] if view.status is JobStatus.RUNNING else [queued, running, view]
 
 
-class JobEventStream(Response):
-    """One job's events. Its slot and its watch are given back however the stream ends."""
+class JobEventStream:
+    """One job's events, streamed by Starlette's StreamingResponse.
 
-    media_type = EVENT_STREAM
+    Its slot and its watch are given back however the stream ends: after the last event, when
+    the client leaves (the response cancels the stream) and when the gateway drains.
+    """
 
     def __init__(self, streams: EventStreams, watch: JobWatch, view: JobView, next_id: int) -> None:
-        # As Starlette's StreamingResponse: no body, so no Content-Length; uvicorn sends it
-        # chunked.
-        self.status_code = 200
-        self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self.streams = streams
         self.watch = watch
         self.view = view
         self.next_id = next_id
+        # A reconnecting client saw the earlier states already.
+        self.from_start = next_id == 1
+        self.closed = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        left = asyncio.ensure_future(_until_disconnect(receive))
-        left.add_done_callback(self._client_left)
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await self._events(send)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            # A server that raises on a closed connection: the client has left.
-            pass
-        finally:
-            left.remove_done_callback(self._client_left)
-            left.cancel()
+    def response(self) -> StreamingResponse:
+        # No Content-Length: uvicorn sends it chunked.
+        return StreamingResponse(
+            self._stream(),
+            media_type=EVENT_STREAM,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(self.close),
+        )
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
             self.streams.close(self.watch)
 
-    def _client_left(self, left: asyncio.Future[None]) -> None:
-        # A disconnect, or a receive that failed: either way nobody reads the stream now.
-        if not left.cancelled():
-            left.exception()
-        self.watch.end()
+    async def _stream(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._events():
+                yield chunk
+        finally:
+            self.close()
 
-    async def _events(self, send: Send) -> None:
+    async def _events(self) -> AsyncIterator[bytes]:
         watch, view = self.watch, self.view
-        await self._send(send, b"retry: %d\n\n%b" % (RETRY_MS, self._event(view)))
+        first = states_so_far(view) if self.from_start else [view]
+        yield b"retry: %d\n\n%b" % (RETRY_MS, b"".join(map(self._event, first)))
         while view.status not in FINISHED and not watch.ended:
             if not await self._news():
-                await self._send(send, KEEPALIVE)
+                yield KEEPALIVE
                 # A record that could not be read is tried again at the keep-alive's pace.
                 if not watch.stale:
                     continue
@@ -186,7 +208,7 @@ class JobEventStream(Response):
                     view = view.model_copy(
                         update={"status": JobStatus.RUNNING, "started_at": watch.started_at}
                     )
-                    await self._send(send, self._event(view))
+                    yield self._event(view)
             watch.started = False
             if watch.finished or watch.stale:
                 watch.finished = watch.stale = False
@@ -204,8 +226,10 @@ class JobEventStream(Response):
                     # Expired or deleted: nothing more will come.
                     return
                 if PROGRESS[read.status] > PROGRESS[view.status]:
+                    # A job that ran between two messages seen: its running state too.
+                    passed = states_so_far(read)[PROGRESS[view.status] + 1 :]
                     view = read
-                    await self._send(send, self._event(view))
+                    yield b"".join(map(self._event, passed))
 
     async def _news(self) -> bool:
         """Wait for the listener to wake the stream; False when the keep-alive is due first."""
@@ -221,7 +245,3 @@ class JobEventStream(Response):
         chunk = event(self.next_id, view)
         self.next_id += 1
         return chunk
-
-    @staticmethod
-    async def _send(send: Send, chunk: bytes) -> None:
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})

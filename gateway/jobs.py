@@ -12,6 +12,7 @@ from contract import lua_scripts
 from contract.http import JobView
 from contract.jobs import TRIMMED_JOBS_KEY, is_job_id, job_key
 from contract.lua_scripts import Script
+from contract.messages import OUTCOME_FIELDS, JobOutcome, record_outcome
 from gateway.metrics import Metrics
 
 log = logging.getLogger("irisq.gateway")
@@ -45,6 +46,10 @@ class JobStore:
             return None
         return JobView.from_record(job_id, await self.redis.hgetall(job_key(job_id)))
 
+    async def outcome(self, job_id: str) -> JobOutcome | None:
+        """The finished job's outcome from its record; None while it is open or unknown."""
+        return record_outcome(await self.redis.hmget(job_key(job_id), OUTCOME_FIELDS))
+
     async def was_trimmed(self, job_id: str) -> bool:
         """Whether the job's record was trimmed under memory pressure (the newest ids kept)."""
         if not is_job_id(job_id):
@@ -74,7 +79,7 @@ class JobStore:
                 # The records stay until JOB_TTL_SECONDS, or are trimmed first under pressure.
                 log.debug("could not delete %d answered job records: %s", len(batch), exc)
                 continue
-            self.metrics.records_forgotten.inc(lua_scripts.deleted_and_bytes(reply)[0])
+            self.metrics.records_forgotten.inc(lua_scripts.deleted(reply).records)
 
     async def close(self) -> None:
         """Send the deletions still pending (the lifespan ends)."""

@@ -69,7 +69,7 @@ class LookupOrOpen:
             )
             try:
                 # redis-py's Script loads the script again when a restarted Redis forgot it.
-                results: list[Any] = await self.script(keys=keys, args=args)
+                results: list[Any] = lua_scripts.looked_up(await self.script(keys=keys, args=args))
             except Exception as exc:  # Redis unreachable: every waiter gets the error
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
@@ -78,8 +78,4 @@ class LookupOrOpen:
                 if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:
-                    future.set_result([_as_bytes(v) for v in result])
-
-
-def _as_bytes(value: bytes | str | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
+                    future.set_result(result)

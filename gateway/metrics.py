@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contract.answers import predictions
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -112,17 +116,23 @@ class Metrics:
         self._by_class: dict[str, Any] = {}
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def count_predictions(self, cached: int, fresh: int) -> None:
-        if cached:
-            self._from_cache.inc(cached)
-        if fresh:
-            self._from_model.inc(fresh)
-
-    def count_class(self, prediction: str, count: int) -> None:
-        child = self._by_class.get(prediction)
-        if child is None:
-            child = self._by_class[prediction] = self.predictions_by_class.labels(prediction)
-        child.inc(count)
+    def count_predictions(
+        self, cached: Sequence[bytes | None] | None, computed: Mapping[str, int]
+    ) -> None:
+        """One answer's predictions: its cache entries (None for a computed item) and how many
+        computed items predict each class. Every answered item is counted here, once."""
+        classes = predictions(cached) if cached else collections.Counter[str]()
+        if from_cache := classes.total():
+            self._from_cache.inc(from_cache)
+        if from_model := sum(computed.values()):
+            self._from_model.inc(from_model)
+        classes.update(computed)
+        # One inc per class, not per item: a 1000-item batch costs a handful of calls.
+        for prediction, count in classes.items():
+            child = self._by_class.get(prediction)
+            if child is None:
+                child = self._by_class[prediction] = self.predictions_by_class.labels(prediction)
+            child.inc(count)
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         children = self._http.get((method, route, status))

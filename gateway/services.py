@@ -57,15 +57,10 @@ class Services:
         celery = create_celery_client(settings)
         model = ModelInfo(redis, settings.model_refresh_seconds)
         dispatcher = Dispatcher(celery, redis, settings, metrics)
-        listener = DoneListener(
-            redis,
-            dispatcher.task_done,
-            model.observe,
-            on_task_started=dispatcher.task_started,
-            metrics=metrics,
-            job_timeout_seconds=settings.job_timeout_seconds,
-        )
         jobs = JobStore(redis, metrics, settings.answered_record_seconds)
+        listener = DoneListener(
+            redis, dispatcher, model, jobs, metrics, settings.job_timeout_seconds
+        )
         sweeper = JobSweeper(
             redis,
             settings.job_timeout_seconds,

@@ -66,10 +66,9 @@ class JobSweeper:
         failed = 0
         while due := await self._due(OPEN_JOBS_KEY, now):
             keys, args = lua_scripts.overdue_jobs(due, now)
-            if overdue := await self.overdue_script(keys=keys, args=args):
-                ids = [job_id.decode() for job_id in overdue]
+            if ids := lua_scripts.overdue(await self.overdue_script(keys=keys, args=args)):
                 keys, args = lua_scripts.fail_jobs(ids, self.error, now, None)
-                failed += int(await self.fail_script(keys=keys, args=args))
+                failed += lua_scripts.ended(await self.fail_script(keys=keys, args=args))
             if len(due) < SWEEP_BATCH:
                 break
         return failed
@@ -79,9 +78,8 @@ class JobSweeper:
         deleted = 0
         while due := await self._due(FINISHED_JOBS_KEY, finished_by):
             keys, args = lua_scripts.expire_finished(due, finished_by)
-            deleted += lua_scripts.deleted_and_bytes(
-                await self.delete_script(keys=keys, args=args)
-            )[0]
+            reply = await self.delete_script(keys=keys, args=args)
+            deleted += lua_scripts.deleted(reply).records
             if len(due) < SWEEP_BATCH:
                 break
         # A trimmed record would have expired by now too: its id need not be remembered.
@@ -94,9 +92,7 @@ class JobSweeper:
         trimmed = 0
         while due := await self._due(FINISHED_JOBS_KEY, ANY_TIME):
             keys, args = lua_scripts.trim_finished(due, keep_bytes, time.time())
-            deleted, left = lua_scripts.deleted_and_bytes(
-                await self.delete_script(keys=keys, args=args)
-            )
+            deleted, left = lua_scripts.deleted(await self.delete_script(keys=keys, args=args))
             trimmed += deleted
             self.metrics.records_trimmed.inc(deleted)
             if left <= keep_bytes or deleted == 0:

@@ -56,7 +56,9 @@ def fail_jobs(settings: WorkerSettings, task_id: str, job_ids: list[str], error:
     for attempt in range(FAIL_ATTEMPTS):
         keys, args = lua_scripts.fail_jobs(job_ids, error, time.time(), task_id)
         try:
-            failed = process_state.store(settings).fail_jobs(keys=keys, args=args)
+            failed = lua_scripts.ended(
+                process_state.store(settings).fail_jobs(keys=keys, args=args)
+            )
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             last = exc
             time.sleep(FAIL_RETRY_PAUSE_SECONDS * (attempt + 1))

@@ -11,6 +11,7 @@ import orjson
 from celery import Task, shared_task
 
 from contract import lua_scripts
+from contract.answers import ItemTemplates
 from contract.cache_keys import FAST_SPELLING_MAX, cache_key_prefix, key_suffix, key_suffixes
 from contract.http import FEATURES
 from contract.tasks import (
@@ -59,24 +60,11 @@ def _cache_keys(matrix: FloatArray, version: str) -> list[str]:
     return [prefix + key_suffix(row) for row in rows]
 
 
-# Once per model's classes, not per task: building these costs as much as filling a
-# 10-row task's results.
+# Once per model's classes, not per task: building them costs as much as filling a 10-row
+# task's results.
 @functools.lru_cache(maxsize=4)
-def _result_template(classes: tuple[str, ...]) -> tuple[list[bytes], bytes]:
-    """Per class index, a result's text up to its first probability; and the row template.
-
-    A row's JSON is `template % (heads[index], *probabilities)` and its closing brace, byte
-    for byte what `orjson.dumps` of its dict gives. Class names are JSON-escaped here, once
-    per model.
-    """
-    names = [orjson.dumps(name) for name in classes]
-    heads = [
-        b'{"prediction":%s,"class_index":%d,"probabilities":{' % (name, index)
-        for index, name in enumerate(names)
-    ]
-    # A `%` in a class name is text, not a conversion.
-    template = b"%s" + b",".join(name.replace(b"%", b"%%") + b":%s" for name in names) + b"}"
-    return heads, template
+def _item_templates(classes: tuple[str, ...]) -> ItemTemplates:
+    return ItemTemplates(classes)
 
 
 class _ResultsJson:
@@ -87,11 +75,10 @@ class _ResultsJson:
     """
 
     def __init__(self, classes: list[str], proba: FloatArray) -> None:
-        heads, template = _result_template(tuple(classes))
+        templates = _item_templates(tuple(classes))
+        heads = templates.heads
         self._classes = classes
-        # A cache entry is the result alone; a job's results, which responses carry as they
-        # are, say that they were not cached (contract/messages.py).
-        self._entry, self._listed = template + b"}", template + b',"cached":false}'
+        self._entry, self._listed = templates.cache_entry, templates.computed_item
         self._indices = proba.argmax(axis=1)
         width = self._width = 1 + len(classes)  # a row's template arguments
         # orjson writes a numpy float64 as it writes the same Python float.
@@ -159,10 +146,10 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
     job_ids = _job_ids(jobs)
     # Only the jobs still open run: a finished job is never changed (a task run again).
     keys, args = lua_scripts.mark_running(job_ids, started, task_id)
-    open_positions = store.mark_running(keys=keys, args=args)
+    open_positions = lua_scripts.still_open(store.mark_running(keys=keys, args=args))
     if len(open_positions) != len(jobs):
-        jobs = [jobs[i - 1] for i in open_positions]
-        job_ids = [job_ids[i - 1] for i in open_positions]
+        jobs = [jobs[i] for i in open_positions]
+        job_ids = [job_ids[i] for i in open_positions]
         if not jobs:
             log.info("task=%s jobs=0: every job already finished", task_id)
             return {"jobs": 0, "items": 0}

@@ -77,7 +77,7 @@ JOB_EVENT_SCHEMA: dict[str, Any] = {
 
 @router.get(
     "/{job_id}/events",
-    # The route answers a JobEventStream of its own; the plain Response class (no media type)
+    # The route answers a StreamingResponse of its own; the plain Response class (no media type)
     # keeps FastAPI from adding a schema for the whole body beside the events' itemSchema.
     response_class=Response,
     responses={
@@ -118,4 +118,4 @@ async def job_events(
         ) from None
     if stream is None:
         await _missing(services, job_id)
-    return stream
+    return stream.response()

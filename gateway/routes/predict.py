@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -15,11 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from contract.answers import items_json, response_json
 from contract.cache_keys import canonical_rows
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse, measurements
-from contract.jobs import JobStatus, merge_items, new_job_id
-from contract.messages import JobOutcome, done_outcome, failed_outcome
-from gateway.done_listener import DisconnectWatch, Outcome
+from contract.jobs import JobStatus, new_job_id
 from gateway.errors import PROBLEM_JSON, STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
 from gateway.fenced_internals import RequestRoute
 from gateway.metrics import Metrics
@@ -62,13 +59,8 @@ def _refuse_new_job(metrics: Metrics) -> NoReturn:
     raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
 
 
-def _cached_only(metrics: Metrics, version: str | None, items: list[dict[str, Any]]) -> Response:
-    """Every item from the cache: answered, and so counted, now."""
-    metrics.count_predictions(len(items), 0)
-    # One inc per label value, not per item: a 1000-item batch costs a handful of calls.
-    for prediction, count in Counter(item["prediction"] for item in items).items():
-        metrics.count_class(prediction, count)
-    return _json({"model_version": version, "job_id": None, "items": items})
+def _answer(model_version: str | None, job_id: str | None, items: bytes) -> Response:
+    return Response(response_json(model_version, job_id, items), media_type="application/json")
 
 
 # Documented here, parsed by hand below: this route is a RequestRoute
@@ -196,9 +188,9 @@ def predict_options(request: Request) -> tuple[float | None, str | None, str | N
 )
 async def predict(request: Request) -> Response:
     services: Services = request.app.state.services
+    settings, metrics = services.settings, services.metrics
     body = await parse_body(request)
     wait, mode, prefer = predict_options(request)
-    settings, metrics = services.settings, services.metrics
     if len(body.items) > settings.max_items:
         raise ProblemError(
             413,
@@ -218,6 +210,9 @@ async def predict(request: Request) -> Response:
     key_suffixes: list[str] | None = None
     if use_cache:
         values, key_suffixes = canonical_rows(values)
+
+    # Look up or open: one Redis trip answers every cached item and, when any is missing,
+    # opens the job for the rest.
     version = services.model.version
     job_id = new_job_id()
     cached = await services.lookups.lookup_or_open(
@@ -229,73 +224,26 @@ async def predict(request: Request) -> Response:
     if misses and use_cache:
         metrics.cache_misses.inc(len(misses))
     if not misses:
-        return _cached_only(metrics, version, merge_items(cached, []))
+        metrics.count_predictions(cached, {})
+        return _answer(version, None, items_json(cached, b"[]"))
     if full:
         _refuse_new_job(metrics)
 
+    # The misses go to a worker as one job; the listener counts its items when it ends (it
+    # needs the cache entries only when there are any).
     is_async = wants_async(mode, prefer)
     metrics.jobs_submitted.labels("async" if is_async else "sync").inc()
-    # The listener counts the job's items when its outcome arrives; it needs the cached
-    # entries only when there are any.
-    partly_cached = cached if hits else None
+    job = services.listener.expect(job_id, cached if hits else None)
+    services.dispatcher.submit(job_id, misses, use_cache)
     if is_async:
-        services.listener.track(job_id, partly_cached)
-        services.dispatcher.submit(job_id, misses, use_cache)
         return _accepted(job_id, preference_applied=mode is None)
 
+    # Wait, then answer: the job's outcome, or 202 with its id when the wait ends without one.
     deadline = settings.predict_wait_seconds if wait is None else wait
-    future = services.listener.register(job_id, partly_cached)
-    services.dispatcher.submit(job_id, misses, use_cache)
-    started = time.perf_counter()
-    metrics.waiting.inc()
-    watch = DisconnectWatch(request.receive, future)
-    outcome: Outcome | None
-    try:
-        outcome = await asyncio.wait_for(future, deadline)
-    except TimeoutError:
-        outcome = await _last_look(services, job_id)
-        if outcome is None:
-            metrics.sync_wait_timeouts.inc()
-    finally:
-        watch.stop()
-        metrics.waiting.dec()
-        services.listener.discard(job_id)
-        metrics.sync_wait.observe(time.perf_counter() - started)
-    # The client left ("gone"): its job goes on, and is counted when it finishes.
-    if outcome is None or outcome["status"] == "draining" or outcome["status"] == "gone":
+    outcome = await services.listener.wait(job_id, job, deadline, request.receive)
+    if outcome is None:
         return _accepted(job_id, preference_applied=False)
-    if outcome["status"] == "failed":
+    if outcome["status"] == JobStatus.FAILED:
         metrics.jobs_failed.inc()
         raise ProblemError(500, outcome["error"], extra={"job_id": job_id})
-    # The result goes out in this response: its record has nothing more to tell, unless an
-    # event stream follows the job and reads it. A failed job's record stays (failures are
-    # few, and worth reading).
-    if job_id not in services.listener.watches:
-        services.jobs.forget(job_id)
-    version = outcome["model_version"]
-    if hits:
-        items = merge_items(cached, orjson.loads(outcome["results"]))
-        return _json({"model_version": version, "job_id": job_id, "items": items})
-    # Every item is the worker's: its results go into the response as they are.
-    return Response(
-        b'{"model_version":%b,"job_id":"%b","items":%b}'
-        % (orjson.dumps(version), job_id.encode(), outcome["results"]),
-        media_type="application/json",
-    )
-
-
-async def _last_look(services: Services, job_id: str) -> JobOutcome | None:
-    """At the deadline, read the record once: a finish whose message we missed still counts."""
-    view = await services.jobs.get(job_id)
-    if view is None or view.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-        return None
-    outcome: JobOutcome
-    if view.status is JobStatus.FAILED:
-        outcome = failed_outcome(view.error or "prediction failed")
-    else:
-        fresh = [item for item in view.items or [] if not item.cached]
-        counts = Counter(item.prediction for item in fresh)
-        results = orjson.dumps([item.model_dump() for item in fresh])
-        outcome = done_outcome(view.model_version or "", dict(counts), results)
-    services.listener.settle(job_id, outcome)
-    return outcome
+    return _answer(outcome["model_version"], job_id, items_json(cached, outcome["results"]))

@@ -68,8 +68,11 @@ def test_jobs_wait_for_the_queued_task_to_start_then_travel_together() -> None:
         dispatcher = RecordingDispatcher(settings)
         listener = DoneListener(
             None,  # type: ignore[arg-type]
-            dispatcher.task_done,
-            on_task_started=dispatcher.task_started,
+            dispatcher,
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            Metrics(),
+            settings.job_timeout_seconds,
         )
         runner = asyncio.create_task(dispatcher.run())
         seen: list[list[list[str]]] = []

@@ -153,7 +153,9 @@ def test_a_failing_job_streams_failed_with_its_error(
     assert failed["items"] is None
 
 
-def test_a_finished_job_sends_its_last_state_at_once_and_ends(http: httpx.Client) -> None:
+def test_a_finished_job_sends_the_states_it_passed_through_at_once_and_ends(
+    http: httpx.Client,
+) -> None:
     # Async: a job answered inside its sync request keeps no record to stream.
     answer = http.post("/predict?mode=async", json={"items": [fresh_item()]})
     assert answer.status_code == 202
@@ -161,8 +163,23 @@ def test_a_finished_job_sends_its_last_state_at_once_and_ends(http: httpx.Client
     wait_for_job(http, job_id)
     with stream(http, job_id, timeout=5) as events:
         rest = events.rest()
-    assert [(e.name, e.id) for e in rest] == [("done", 1)]
-    assert rest[0].data == http.get(f"/jobs/{job_id}").json()
+    assert [(e.name, e.id) for e in rest] == [("queued", 1), ("running", 2), ("done", 3)]
+    done = http.get(f"/jobs/{job_id}").json()
+    assert rest[2].data == done
+    # Each earlier state as GET /jobs/{id} showed it then: no later field is filled in.
+    assert rest[0].data == {
+        **done,
+        "status": "queued",
+        "started_at": None,
+        "finished_at": None,
+        "model_version": None,
+        "items": None,
+    }
+    assert rest[1].data == {**rest[0].data, "status": "running", "started_at": done["started_at"]}
+    # A reconnecting client saw those already: it gets the current state only.
+    with stream(http, job_id, headers={"Last-Event-ID": "3"}, timeout=5) as events:
+        again = events.rest()
+    assert [(e.name, e.id) for e in again] == [("done", 4)]
 
 
 def test_unknown_jobs_get_a_404_problem_like_get_jobs(http: httpx.Client) -> None:
