@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import resource
-import socket
 import sys
 
 import uvicorn
-from fastapi import FastAPI
-from uvicorn.config import STARTUP_FAILURE
 
+from gateway import fenced_internals
 from gateway.app import create_app, drain
 from gateway.settings import Settings
 
@@ -21,26 +19,6 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 OTHER_DESCRIPTORS = 32
 
 log = logging.getLogger("irisq.gateway")
-
-
-class GatewayServer(uvicorn.Server):
-    """uvicorn's server, releasing the requests that wait for a job as soon as it stops.
-
-    uvicorn's graceful shutdown waits for running requests up to its timeout, then cancels
-    them. `Server.shutdown` is where every stop begins (a signal, a request limit), on the
-    event loop, before the connections are told to close: releasing the waiting requests
-    there answers each with its 202 and job id at once, instead of a 500 at the timeout.
-    (`handle_exit` would run as a signal handler, between any two steps of the loop, where
-    resolving futures is not safe.)
-    """
-
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
-        super().__init__(config)
-        self.app = app
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        drain(self.app)
-        await super().shutdown(sockets)
 
 
 def main() -> None:
@@ -70,10 +48,11 @@ def main() -> None:
         # uvicorn answers 503 once its connections (this one included) reach the limit.
         limit_concurrency=settings.max_connections + 1,
     )
-    server = GatewayServer(config, app)
+    # When it stops, the requests that wait for a job answer 202 with it at once
+    # (gateway/fenced_internals.py).
+    server = fenced_internals.server(config, on_stop=lambda: drain(app))
     server.run()
-    if not server.started:
-        sys.exit(STARTUP_FAILURE)  # as uvicorn.run does
+    sys.exit(fenced_internals.exit_status(server))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ class StoreCapacity:
         sweeper: JobSweeper,
     ) -> None:
         self.redis = redis
-        # The database the URL chose: its keyspace line counts our cache entries.
-        self.db = f"db{redis.connection_pool.connection_kwargs.get('db', 0)}"
+        # The database the client uses (asked once): its keyspace line counts our cache entries.
+        self.db: str | None = None
         self.high_water = high_water
         self.records_share = records_share
         self.interval = interval_seconds
@@ -55,6 +55,8 @@ class StoreCapacity:
 
     async def check(self) -> bool:
         """Trim finished records to their budget; whether open work fills the store."""
+        if self.db is None:
+            self.db = f"db{(await self.redis.client_info())['db']}"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.info("memory")
             pipe.info("keyspace")

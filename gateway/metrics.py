@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract.answers import predictions
+from gateway.fenced_internals import route_template
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -168,9 +169,8 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
             # Unmatched paths share one label, so labels stay bounded whatever clients send.
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope) or "unmatched"
             self.metrics.observe_http(
                 scope["method"], template, status, time.perf_counter() - start
             )

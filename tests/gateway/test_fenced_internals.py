@@ -1,33 +1,47 @@
-"""The gateway's fenced library internal (gateway/fenced_internals.py) still holds.
+"""The gateway's fenced library internals (gateway/fenced_internals.py) still hold.
 
-These fail when FastAPI changes underneath the hook: a new version must be checked (and
-added to FASTAPI_CHECKED) before the fast route is used with it.
+These fail when FastAPI, uvicorn or Starlette changes underneath them: a new version must be
+checked (and added to CHECKED) before its internal is used with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 
-import fastapi
 import pytest
+import uvicorn
+import uvicorn.config
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from gateway.fenced_internals import FASTAPI_CHECKED, RequestRoute, fastapi_checked
+from gateway import fenced_internals
+from gateway.fenced_internals import (
+    CHECKED,
+    INSTALLED,
+    STARTUP_FAILURE,
+    RequestRoute,
+    checked,
+    route_template,
+)
 
 
-def test_the_installed_fastapi_is_one_the_hook_was_checked_against() -> None:
-    assert fastapi_checked(), (
-        f"FastAPI {fastapi.__version__} is not in FASTAPI_CHECKED {FASTAPI_CHECKED}: check "
-        "RequestRoute against it (the tests below) and add it"
+@pytest.mark.parametrize("library", sorted(CHECKED))
+def test_each_installed_library_is_a_version_its_internal_was_checked_against(
+    library: str,
+) -> None:
+    assert checked(library), (
+        f"{library} {INSTALLED[library]} is not in CHECKED {CHECKED[library]}: check its "
+        "internal against it (the tests below) and add it"
     )
 
 
-def test_other_versions_are_not_checked() -> None:
-    assert not fastapi_checked("0.1.0")
-    assert not fastapi_checked("99.0.0")
+@pytest.mark.parametrize("library", sorted(CHECKED))
+def test_other_versions_are_not_checked(library: str) -> None:
+    assert not checked(library, "0.0.1")
+    assert not checked(library, "99.0.0")
 
 
 def _call(app: FastAPI, path: str) -> tuple[int, dict[str, object]]:
@@ -74,9 +88,7 @@ def test_a_request_route_calls_its_endpoint_through_starlette_alone() -> None:
 def test_an_unchecked_fastapi_gets_a_plain_route_and_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from gateway import fenced_internals
-
-    monkeypatch.setattr(fenced_internals, "FASTAPI_CHECKED", ("0.0",))
+    monkeypatch.setitem(fenced_internals.CHECKED, "fastapi", ("0.0",))
     app = FastAPI()
     app.router.routes.append(RequestRoute("/hot", _endpoint, methods=["POST"]))
     status, scope = _call(app, "/hot")
@@ -85,3 +97,93 @@ def test_an_unchecked_fastapi_gets_a_plain_route_and_a_warning(
     with caplog.at_level(logging.WARNING, logger="irisq.gateway"):
         fenced_internals.warn_if_unchecked()
     assert "public, slower path" in caplog.text
+
+
+def _config() -> uvicorn.Config:
+    return uvicorn.Config(FastAPI(), host="127.0.0.1", port=0, log_level="warning")
+
+
+def test_uvicorns_server_still_stops_through_shutdown_and_says_whether_it_started() -> None:
+    # What the stop hook overrides and reads: a coroutine method taking the sockets, and the
+    # flag uvicorn.run exits on, with the status the gateway exits with.
+    shutdown = uvicorn.Server.shutdown
+    assert inspect.iscoroutinefunction(shutdown)
+    assert list(inspect.signature(shutdown).parameters) == ["self", "sockets"]
+    assert uvicorn.Server(_config()).started is False
+    assert uvicorn.config.STARTUP_FAILURE == STARTUP_FAILURE
+    assert "server.started" in inspect.getsource(uvicorn.run)
+
+
+def _serve_then_stop(server: uvicorn.Server) -> None:
+    """A real server on a free port, started, then stopped as a signal would stop it."""
+
+    async def run() -> None:
+        serving = asyncio.create_task(server.serve())
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        server.should_exit = True
+        await serving
+
+    asyncio.run(run())
+
+
+def test_the_gateways_server_calls_on_stop_when_it_stops() -> None:
+    stopped: list[bool] = []
+    server = fenced_internals.server(_config(), on_stop=lambda: stopped.append(True))
+    assert fenced_internals.exit_status(server) == STARTUP_FAILURE  # not started yet
+    _serve_then_stop(server)
+    assert stopped == [True]
+    assert fenced_internals.exit_status(server) == 0
+
+
+def test_an_unchecked_uvicorn_gets_a_plain_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(fenced_internals.CHECKED, "uvicorn", ("0.0",))
+    stopped: list[bool] = []
+    server = fenced_internals.server(_config(), on_stop=lambda: stopped.append(True))
+    assert type(server) is uvicorn.Server
+    _serve_then_stop(server)
+    assert stopped == []
+
+
+def _route_of(app: FastAPI, method: str, path: str) -> str | None:
+    seen: dict[str, str | None] = {}
+
+    async def middleware(scope, receive, send):  # type: ignore[no-untyped-def]
+        await app(scope, receive, send)
+        seen["template"] = route_template(scope)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [],
+        "query_string": b"",
+        "app": app,
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    asyncio.run(middleware(scope, receive, send))
+    return seen["template"]
+
+
+@pytest.mark.parametrize("checked_version", [True, False])
+def test_the_route_template_of_a_request_matched_or_not(
+    monkeypatch: pytest.MonkeyPatch, checked_version: bool
+) -> None:
+    if not checked_version:
+        monkeypatch.setitem(fenced_internals.CHECKED, "starlette", ("0.0",))
+    app = FastAPI()
+
+    @app.get("/jobs/{job_id}")
+    async def job(job_id: str) -> dict[str, str]:
+        return {"job_id": job_id}
+
+    # Starlette's router puts the matched route in the scope (or it is matched again).
+    assert _route_of(app, "GET", "/jobs/abc") == "/jobs/{job_id}"
+    assert _route_of(app, "GET", "/nowhere") is None
