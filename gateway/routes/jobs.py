@@ -84,8 +84,10 @@ JOB_EVENT_SCHEMA: dict[str, Any] = {
         200: {
             "description": (
                 "Server-sent events named `queued`, `running`, `done` or `failed`, each with "
-                "the job's JobView (as `GET /jobs/{job_id}` answers) as its data: the current "
-                "state at once, then each change; the stream ends after `done` or `failed`. "
+                "the job's JobView (as `GET /jobs/{job_id}` answers) as its data, one per state: "
+                "the states the job passed through and its current one at once (only the "
+                "current one after a Last-Event-ID), then each change; the stream ends after "
+                "`done` or `failed`. "
                 f"`retry: {RETRY_MS}` comes first, and a `: keep-alive` comment while idle."
             ),
             "content": {EVENT_STREAM: {"itemSchema": JOB_EVENT_SCHEMA}},

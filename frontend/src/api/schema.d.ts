@@ -319,7 +319,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-sent events named `queued`, `running`, `done` or `failed`, each with the job's JobView (as `GET /jobs/{job_id}` answers) as its data: the current state at once, then each change; the stream ends after `done` or `failed`. `retry: 1000` comes first, and a `: keep-alive` comment while idle. */
+            /** @description Server-sent events named `queued`, `running`, `done` or `failed`, each with the job's JobView (as `GET /jobs/{job_id}` answers) as its data, one per state: the states the job passed through and its current one at once (only the current one after a Last-Event-ID), then each change; the stream ends after `done` or `failed`. `retry: 1000` comes first, and a `: keep-alive` comment while idle. */
             200: {
                 headers: {
                     [name: string]: unknown;
