@@ -19,7 +19,7 @@ from celery.signals import heartbeat_sent, worker_init, worker_process_init, wor
 
 from contract.broker import register_task_serializer
 from contract.model import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
-from worker import metrics, process_state
+from worker import fenced_internals, metrics, process_state
 from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
 from worker.model import ModelIntegrityError
@@ -72,6 +72,7 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
         # failures still come at ERROR; LOG_LEVEL=DEBUG keeps them all.
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+    fenced_internals.warn_if_unchecked()
     try:
         # The whole model, in this process, before any fork: a worker that could not predict
         # never announces itself ready.

@@ -4,9 +4,10 @@ Celery already buffers a worker's task events and publishes them as one `task.mu
 but it flushes on the next turn of its event loop: about one publish per event, three per
 task (received, started, succeeded), each a Redis round trip of the worker's main process.
 Monitoring reads events every few seconds, so a short delay costs it nothing; the events
-themselves are unchanged. Built on Celery's public parts: a consumer bootstep, the
-consumer's `hub` and `event_dispatcher`, and the dispatcher's buffer (`buffer_limit`,
-`on_send_buffered`, `flush`).
+themselves are unchanged. The step is Celery's public extension API (a consumer bootstep
+requiring the `Events` step, the consumer's `hub` and `event_dispatcher`, the dispatcher's
+`flush`); pointing the dispatcher's buffer at the timer is not, and lives fenced in
+worker/fenced_internals.py: with an unchecked Celery the worker flushes Celery's own way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery import bootsteps
+
+from worker import fenced_internals
 
 EVENT_FLUSH_SECONDS = 0.05
 # Celery flushes at once when this many events wait (its own default is 24).
@@ -23,7 +26,8 @@ EVENT_BUFFER_LIMIT = 500
 class BatchedTaskEvents(bootsteps.StartStopStep):  # type: ignore[misc]
     """A consumer step after Celery's Events step: flush its buffer on a timer."""
 
-    requires = ("celery.worker.consumer.events:Events",)
+    # The spelling Celery's guide to bootsteps gives for a step that uses `event_dispatcher`.
+    requires = ("celery.worker.consumer:Events",)
 
     def __init__(self, consumer: Any, **kwargs: Any) -> None:
         super().__init__(consumer, **kwargs)
@@ -32,7 +36,7 @@ class BatchedTaskEvents(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, consumer: Any) -> None:
         dispatcher = consumer.event_dispatcher
         # Without Celery's event loop (no hub) events are not buffered in the first place.
-        if consumer.hub is None or dispatcher is None or not dispatcher.on_send_buffered:
+        if consumer.hub is None or dispatcher is None:
             return
         self.scheduled = False
 
@@ -47,8 +51,9 @@ class BatchedTaskEvents(bootsteps.StartStopStep):  # type: ignore[misc]
                 self.scheduled = True
                 consumer.hub.call_later(EVENT_FLUSH_SECONDS, flush)
 
-        dispatcher.buffer_limit = EVENT_BUFFER_LIMIT
-        dispatcher.on_send_buffered = on_send_buffered
+        fenced_internals.flush_buffered_events_with(
+            dispatcher, on_send_buffered, EVENT_BUFFER_LIMIT
+        )
 
     def shutdown(self, consumer: Any) -> None:
         # Runs before Celery's Events step closes the dispatcher: nothing buffered is lost.

@@ -3,6 +3,13 @@
 Celery's prefork children are separate processes, so in `python -m worker` their values live
 in prometheus_client's multiprocess files (see worker.metrics_dir) and the main process
 serves the sum of all of them on WORKER_METRICS_HOST:WORKER_METRICS_PORT.
+
+A process's live gauges (the model info) must go when it does: prometheus_client's public
+`mark_process_dead(pid)` removes them, given the pid. A pool process says so itself when it
+exits in order; for one killed outright (SIGKILL, the OOM killer), each process leaves a mark
+of its own, `<pid>.live`, beside its files before its first live gauge, and the main process
+forgets the marked processes that are gone whenever it serves. The pids come from these marks,
+not from the library's file names, which are not its API.
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ MODEL_INFO = Gauge(
     registry=REGISTRY,
 )
 
+# Beside the `.db` files, which are all prometheus_client reads there.
+LIVE_MARK_SUFFIX = ".live"
+
 # Both outcomes exist from the start, so rates and ratios have a series before any failure.
 for _outcome in ("success", "failure"):
     TASKS.labels(_outcome)
@@ -80,6 +90,7 @@ def observe_task_size(jobs: int, items: int) -> None:
 
 
 def record_model(metadata: ModelMetadata) -> None:
+    _mark_live_process()
     MODEL_INFO.labels(metadata.name, metadata.version).set(1)
 
 
@@ -92,10 +103,43 @@ def _count_failure(**_: Any) -> None:
     TASKS.labels("failure").inc()
 
 
+def _files_dir() -> Path | None:
+    directory = os.environ.get(ENV_VAR)
+    return Path(directory) if directory else None
+
+
+def _live_mark(directory: Path, pid: int) -> Path:
+    """The file that says process `pid` may hold live gauges in `directory`."""
+    return directory / f"{pid}{LIVE_MARK_SUFFIX}"
+
+
+def _mark_live_process() -> None:
+    directory = _files_dir()
+    if directory is not None:
+        _live_mark(directory, os.getpid()).touch()
+
+
 def _forget_child(pid: int | None = None, **_: Any) -> None:
     """A pool child leaving: its live gauges (the model info) go with it; counts stay."""
-    if os.environ.get(ENV_VAR):
-        mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+    directory = _files_dir()
+    if directory is not None:
+        pid = pid or os.getpid()
+        mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+        _live_mark(directory, pid).unlink(missing_ok=True)
+
+
+def _forget_dead_processes(directory: Path) -> None:
+    """Remove the live gauges of every marked process that is gone."""
+    for mark in directory.glob(f"*{LIVE_MARK_SUFFIX}"):
+        pid = mark.name.removesuffix(LIVE_MARK_SUFFIX)
+        if not pid.isdigit() or discovery.process_alive(int(pid)):
+            continue
+        try:
+            # Whoever removes the mark forgets the process: concurrent scrapes never both do.
+            mark.unlink()
+        except FileNotFoundError:
+            continue
+        mark_process_dead(int(pid), str(directory))  # type: ignore[no-untyped-call]
 
 
 class _LiveProcessesCollector:
@@ -110,10 +154,7 @@ class _LiveProcessesCollector:
         self.files = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterable[Metric]:
-        for path in self.directory.glob("gauge_live*_*.db"):
-            pid = int(path.stem.rsplit("_", 1)[-1])
-            if not discovery.process_alive(pid):
-                mark_process_dead(pid, str(self.directory))  # type: ignore[no-untyped-call]
+        _forget_dead_processes(self.directory)
         metrics: Iterable[Metric] = self.files.collect()  # type: ignore[no-untyped-call]
         return metrics
 
