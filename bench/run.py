@@ -23,6 +23,8 @@ import psutil
 from scripts.stack import ROOT, LocalStack, Service, free_port, http_ok, wait_until
 
 WRK = Path(__file__).parent / "wrk"
+# The output page ends with the latest run after this marker; each run replaces all after it.
+LATEST_MARKER = "<!-- bench:latest -->"
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,14 @@ def merge_workers(result: Result) -> Result:
     return result
 
 
+def write_latest(path: Path, report: list[str]) -> None:
+    """Replace what follows the marker in `path` with `report`; keep everything before it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text() if path.exists() else f"# Performance\n\n{LATEST_MARKER}\n"
+    head = text.split(LATEST_MARKER)[0]
+    path.write_text(head + LATEST_MARKER + "\n" + "\n".join(report))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="benchmark a running gateway instead of starting one")
@@ -327,11 +337,7 @@ def main() -> None:
         *[format_row(r) for r in scaling],
         "",
     ]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    marker = "<!-- bench:latest -->"
-    text = args.output.read_text() if args.output.exists() else f"# Performance\n\n{marker}\n"
-    head = text.split(marker)[0]
-    args.output.write_text(head + marker + "\n" + "\n".join(report))
+    write_latest(args.output, report)
     print(f"\nwritten to {args.output}")
 
 

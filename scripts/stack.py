@@ -28,7 +28,7 @@ SERVICE_COMMANDS: dict[str, list[str]] = {
 ROOT = Path(__file__).resolve().parent.parent
 # As compose's Redis: a job record of up to CACHE_MAX_ITEMS (10) items stays a compact
 # listpack (~410 bytes for one item instead of ~760 as a hash table), so a memory cap keeps
-# about twice as many (docs/performance.md, the sizing rule).
+# about twice as many (docs/sizing.md, the sizing rule).
 RECORD_ENCODING = ["--hash-max-listpack-value", "2048"]
 
 
