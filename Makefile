@@ -79,14 +79,17 @@ deploy-deps: $(DEV) ## install what the deployment checks run (docker-compose, n
 	@$(call apt_install,docker-compose,docker-compose)
 	@$(call apt_install,nginx,nginx)
 
-# The UI needs Node.js and npm; without them the rest of the system still runs.
+# The UI needs Node.js and npm; without them the rest of the system still runs. Redis is a
+# redis-server of its own on 127.0.0.1:6390 (IRISQ_REDIS_PORT), never whatever answers on
+# 6379, unless REDIS_URL, REDIS_HOST or REDIS_PORT names one (scripts/run_local.py).
 run: $(RUNTIME) system-deps $(EXPORTER_VENV)/.installed ## run the whole system locally, no Docker
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
 	else echo "npm not found: starting without the UI (install Node.js 20 and npm for it)"; fi
 	$(PY) -m scripts.run_local
 
-# Beside a running `make run`, in another terminal: a free metrics port, a name of its own,
-# and an entry in the folder `make run`'s Prometheus discovers workers from. Ctrl-C stops it.
+# Beside a running `make run`, in another terminal: its Redis (noted in .run/redis-url, or the
+# REDIS_URL given), a free metrics port, a name of its own, and an entry in the folder
+# `make run`'s Prometheus discovers workers from. Ctrl-C stops it.
 worker: $(RUNTIME) ## start one more worker beside `make run` (Prometheus and the exporter see it)
 	$(PY) -m scripts.add_worker
 

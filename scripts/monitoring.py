@@ -40,12 +40,13 @@ EXPORTER_FLAGS = [
 ]
 
 
-def exporter_argv(broker_url: str, host: str, port: int) -> list[str]:
+def exporter_argv(host: str, port: int) -> list[str]:
     # -I: the exporter's `src` package must not meet this project's modules or PYTHON* vars.
-    launcher = "from src.cli import cli; cli()"
+    # Options also come from CE_<OPTION>, as in the image's entry point.
+    launcher = "from src.cli import cli; cli(auto_envvar_prefix='CE')"
     return [
         str(EXPORTER_PYTHON), "-I", "-c", launcher,
-        f"--broker-url={broker_url}", f"--host={host}", f"--port={port}", *EXPORTER_FLAGS,
+        f"--host={host}", f"--port={port}", *EXPORTER_FLAGS,
     ]  # fmt: skip
 
 
@@ -53,8 +54,11 @@ def start_exporter(stack: LocalStack, port: int = 9808) -> Service:
     """danihodovic's Celery exporter on 127.0.0.1:port, reading the stack's broker."""
     if not EXPORTER_PYTHON.exists():
         raise FileNotFoundError(f"{EXPORTER_PYTHON} is missing: run `make monitoring-deps`")
-    argv = exporter_argv(str(stack.redis_url), "127.0.0.1", port)
-    return _start(stack, "celery-exporter", argv, f"http://127.0.0.1:{port}/health", 30)
+    argv = exporter_argv("127.0.0.1", port)
+    # The broker URL may carry Redis' password: the environment, as compose's CE_BROKER_URL,
+    # never the command line (ps shows that to every user).
+    broker = {"CE_BROKER_URL": str(stack.redis_url)}
+    return _start(stack, "celery-exporter", argv, f"http://127.0.0.1:{port}/health", 30, broker)
 
 
 def local_config(
@@ -155,9 +159,14 @@ def _prometheus_dir(stack: LocalStack) -> Path:
 
 
 def _start(
-    stack: LocalStack, name: str, argv: list[str], ready_url: str, timeout: float
+    stack: LocalStack,
+    name: str,
+    argv: list[str],
+    ready_url: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
 ) -> Service:
-    service = Service(name, argv, stack.env(), stack.workdir / "logs" / f"{name}.log")
+    service = Service(name, argv, stack.env(**(env or {})), stack.workdir / "logs" / f"{name}.log")
     stack.services.append(service)
     service.start()
     wait_until(lambda: _answers(ready_url) or not service.alive(), timeout, name)

@@ -9,6 +9,11 @@ stops every process when one exits and never restarts; supervisord and circus ru
 their own from configuration files, so they could not check this run's ports before starting,
 judge readiness from this run's output, or share scripts/stack.py's start-up code with the
 tests' fixtures and the benchmark.
+
+Redis is a redis-server of its own on IRISQ_REDIS_PORT, unless REDIS_URL, REDIS_HOST or
+REDIS_PORT names one: whatever answers at the services' default, 127.0.0.1:6379, is often a
+server other programs share, and the stack writes its cache, job records and queue into it.
+The URL of its own goes in the run directory, where `make worker` finds it.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.settings import SharedSettings
 from gateway.settings import Settings
 from scripts.frontend import DEFAULT_PORT as FRONTEND_PORT
 from scripts.frontend import frontend_built, start_frontend
@@ -52,11 +59,44 @@ class RunSettings(BaseSettings):
     model_dir: Path = ROOT / "model"
     # Logs, Redis's directory and Prometheus's data of this run.
     irisq_run_dir: Path = ROOT / ".run"
+    # The redis-server it starts when the environment names no Redis: a port of irisq's own,
+    # checked free like the others, so that it never meets a shared server on 6379.
+    irisq_redis_port: int = 6390
     celery_exporter_port: int = 9808
     prometheus_port: int = 9090
     frontend_port: int = FRONTEND_PORT
     # As compose's Redis: a bound, and only cache entries (the keys with a TTL) are evicted.
     redis_maxmemory: str = "256mb"
+
+
+# The settings that name a Redis to use instead of a redis-server of `make run`'s own.
+REDIS_VARIABLES = ("redis_url", "redis_host", "redis_port")
+
+
+def given_redis(settings: SharedSettings) -> list[str]:
+    """Which of REDIS_URL, REDIS_HOST and REDIS_PORT the environment sets.
+
+    An empty REDIS_URL names nothing: the services then read REDIS_HOST and REDIS_PORT.
+    """
+    return [
+        name.upper()
+        for name in REDIS_VARIABLES
+        if name in settings.model_fields_set and (name != "redis_url" or settings.redis_url)
+    ]
+
+
+def redis_url_note(run_dir: Path) -> Path:
+    """Where a running `make run` notes the URL of its own redis-server, for `make worker`."""
+    return run_dir / "redis-url"
+
+
+def shown_url(url: str) -> str:
+    """The URL for messages: without the password, or the query (it may carry one)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class StartupError(Exception):
@@ -150,21 +190,28 @@ def check_ports(ports: list[tuple[str, str, int]], host: str = "127.0.0.1") -> N
 
 def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int) -> str:
     """Start every service, after checking their ports; returns the summary to print."""
-    own_redis = False
-    if redis_answers(settings.redis_dsn):
-        log.info("using the Redis that answers at %s", settings.redis_host_port)
-    elif settings.redis_url or settings.redis_host not in ("127.0.0.1", "localhost"):
-        raise StartupError(
-            f"no Redis answers at {settings.redis_host_port}; start it or unset REDIS_URL"
-        )
+    given = given_redis(settings)
+    named = " and ".join(given)
+    redis_url = shown_url(str(stack.redis_url))
+    own_redis = not given
+    if given:
+        if not redis_answers(str(stack.redis_url)):
+            raise StartupError(
+                f"no Redis answers at {redis_url} ({named}); start it, or unset {named} "
+                "for a redis-server of make run's own"
+            )
+        log.info("using the Redis at %s (%s)", redis_url, named)
+        redis_line = f"  Redis     {redis_url} (given by {named})\n"
     elif shutil.which("redis-server") is None:
         raise StartupError("redis-server is not installed: apt-get install -y redis-server")
     else:
-        own_redis = True
+        redis_line = f"  Redis     {redis_url} (its own redis-server; set REDIS_URL for another)\n"
     exporter = EXPORTER_PYTHON.exists()
     prometheus = shutil.which("prometheus") is not None
     ui = frontend_built()
-    ports = [("Redis", "REDIS_PORT", settings.redis_port)] if own_redis else []
+    # `make worker` finds its own Redis noted in the run directory, not one the environment names.
+    worker_hint = f", with the same {named}" if given else ""
+    ports = [("Redis", "IRISQ_REDIS_PORT", stack.redis_port)] if own_redis else []
     ports += [("exporter", "CELERY_EXPORTER_PORT", run.celery_exporter_port)] if exporter else []
     ports += [("Prometheus", "PROMETHEUS_PORT", run.prometheus_port)] if prometheus else []
     ports += [("UI", "FRONTEND_PORT", run.frontend_port)] if ui else []
@@ -174,7 +221,7 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
     try:
         if own_redis:
             stack.start_redis(maxmemory=run.redis_maxmemory)
-            log.info("started redis-server on 127.0.0.1:%d", settings.redis_port)
+            log.info("started its own redis-server at %s", redis_url)
         for _ in range(workers):
             stack.start_worker()
         stack.start_gateway()
@@ -210,8 +257,9 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
         f"  API       {stack.base_url}\n"
         f"  API docs  {stack.base_url}/docs\n"
         f"  metrics   {stack.base_url}/metrics\n"
+        f"{redis_line}"
         f"{monitoring}"
-        "One more worker: `make worker` in another terminal.\n"
+        f"One more worker: `make worker` in another terminal{worker_hint}.\n"
         "A service that exits is restarted. Press Ctrl-C to stop.\n"
     )
 
@@ -224,19 +272,27 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     settings = Settings()  # the gateway's own view of REDIS_URL / REDIS_HOST:REDIS_PORT, API_PORT
+    given = given_redis(settings)
     stack = LocalStack(
         workdir=run.irisq_run_dir,
-        redis_port=settings.redis_port,
+        redis_port=settings.redis_port if given else run.irisq_redis_port,
         api_port=settings.api_port,
         model_dir=run.model_dir,
-        redis_url=settings.redis_dsn,
+        # None: the stack's own redis-server on redis_port.
+        redis_url=settings.redis_dsn if given else None,
     )
+    note = redis_url_note(run.irisq_run_dir)
+    noted = False
     signals = StopSignals(stack)
     signals.install()
     status = 0
     try:
         stack.train_if_missing()
-        print(start(stack, run, settings, args.workers), flush=True)
+        summary = start(stack, run, settings, args.workers)
+        if not given:
+            noted = True
+            note.write_text(f"{stack.redis_url}\n")
+        print(summary, flush=True)
         supervise(stack)
     except StopRequested as stop:
         log.info("%s received", stop)
@@ -247,6 +303,8 @@ def main() -> None:
         signals.stopping = True
         log.info("stopping")
         stack.stop_all(STOP_TIMEOUT_SECONDS)
+        if noted:
+            note.unlink(missing_ok=True)
         log.info("stopped")
     sys.exit(status)
 

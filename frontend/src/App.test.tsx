@@ -276,6 +276,8 @@ describe("a batch from CSV", () => {
     expect(rows[1]).toHaveTextContent(/^25.13.51.40.2setosa97.0%yes$/);
     expect(rows[2]).toHaveTextContent(/^37.736.12.3virginica90.0%no$/);
     expect(history().getByText(/Batch of 2 → 1 setosa, 1 virginica/)).toBeInTheDocument();
+    // One row came from the cache and one from a worker: the history counts both.
+    expect(history().getByText("1 cached, 1 computed")).toBeInTheDocument();
 
     await user.click(batch().getByRole("button", { name: "Download results (CSV)" }));
     expect(createObjectURL).toHaveBeenCalledOnce();

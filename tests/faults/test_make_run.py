@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,8 +24,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import redis
 
 from scripts.prometheus_api import PrometheusAPI
+from scripts.run_local import redis_url_note
 from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until, worker_targets_dir
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
@@ -35,7 +38,13 @@ TAG = "IRISQ_MAKE_RUN_TEST"
 START_SECONDS = 120
 # A stop asked for by a signal: the services' own stop (a worker takes 3-4 s) plus slack.
 STOP_SECONDS = 40
-PORT_NAMES = ("REDIS_PORT", "API_PORT", "CELERY_EXPORTER_PORT", "PROMETHEUS_PORT", "FRONTEND_PORT")
+PORT_NAMES = (
+    "IRISQ_REDIS_PORT",
+    "API_PORT",
+    "CELERY_EXPORTER_PORT",
+    "PROMETHEUS_PORT",
+    "FRONTEND_PORT",
+)
 # A new worker file is applied within 5 s; its first scrape follows within the 15 s interval.
 DISCOVERY_SECONDS = 60
 
@@ -89,6 +98,14 @@ class MakeRun:
         return f"http://127.0.0.1:{self.env['API_PORT']}"
 
     @property
+    def own_redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.env['IRISQ_REDIS_PORT']}/0"
+
+    @property
+    def redis_note(self) -> Path:
+        return redis_url_note(Path(self.env["IRISQ_RUN_DIR"]))
+
+    @property
     def output_path(self) -> Path:
         return self.workdir / "make-run.out"
 
@@ -133,7 +150,7 @@ class MakeRun:
             raise AssertionError(f"still running after {timeout}s:\n{self.output()[-3000:]}")
 
     def processes(self) -> dict[int, str]:
-        return tagged(self.tag, self.ports["REDIS_PORT"])
+        return tagged(self.tag, self.ports["IRISQ_REDIS_PORT"])
 
     def service_pid(self, marker: str, env: str = "") -> int:
         """The one service (a group leader) whose command line contains `marker`.
@@ -161,7 +178,10 @@ class MakeRun:
 
 @pytest.fixture
 def make_run(tmp_path: Path, model_dir: Path) -> Iterator[MakeRun]:
-    """A `make run` ready to start on free ports, one worker, nothing shared with others."""
+    """A `make run` ready to start on free ports, one worker, nothing shared with others.
+
+    No REDIS_URL, REDIS_HOST or REDIS_PORT: it starts its own Redis, on IRISQ_REDIS_PORT.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
@@ -229,6 +249,103 @@ class _AnswersEverything(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_: object) -> None:
         pass
+
+
+def _environ(pid: int) -> dict[str, str]:
+    return psutil.Process(pid).environ()
+
+
+def _predict_lands_in(http: httpx.Client, url: str) -> None:
+    """A prediction answered, and its cache entry written into the Redis at `url`."""
+    with redis.Redis.from_url(url) as client:
+        before = client.dbsize()
+        assert http.post("/predict", json={"items": [fresh_item()]}).status_code == 200
+        assert client.dbsize() > before
+
+
+def test_make_run_starts_a_redis_of_its_own_and_names_it(make_run: MakeRun) -> None:
+    make_run.start().wait_running()
+    url = make_run.own_redis_url
+    output = make_run.output()
+    assert f"Redis     {url} (its own redis-server" in output, output[-3000:]
+    make_run.service_pid("redis-server")  # on IRISQ_REDIS_PORT: tagged() knows it by that
+    # `make worker` reads it there.
+    assert make_run.redis_note.read_text().strip() == url
+    # Every service is given it; the exporter as compose gives it, in CE_BROKER_URL.
+    for marker in ("-m worker", "-m gateway"):
+        assert _environ(make_run.service_pid(marker))["REDIS_URL"] == url
+    assert _environ(make_run.service_pid("src.cli"))["CE_BROKER_URL"] == url
+    with httpx.Client(base_url=make_run.base_url, timeout=30) as http:
+        _predict_lands_in(http, url)
+
+    make_run.signal(signal.SIGTERM)
+    make_run.wait_exit(STOP_SECONDS)
+    assert not make_run.redis_note.exists()
+    assert_nothing_left(make_run)
+
+
+def test_a_redis_url_given_is_used_and_no_redis_is_started(
+    make_run: MakeRun, tmp_path: Path, model_dir: Path
+) -> None:
+    password = secrets.token_hex(16)
+    port = free_port()
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    given = LocalStack(tmp_path / "given", redis_port=port, model_dir=model_dir, redis_url=url)
+    try:
+        server = given.start_redis(password=password)
+        make_run.env["REDIS_URL"] = url
+        make_run.start().wait_running()
+        output = make_run.output()
+        assert f"Redis     redis://127.0.0.1:{port}/0 (given by REDIS_URL)" in output, output
+        assert password not in output
+        started = make_run.processes()
+        assert not any("redis-server" in cmd for cmd in started.values()), started
+        assert not any(password in cmd for cmd in started.values()), "a password in `ps`"
+        assert not make_run.redis_note.exists()
+        assert _environ(make_run.service_pid("src.cli"))["CE_BROKER_URL"] == url
+        with httpx.Client(base_url=make_run.base_url, timeout=30) as http:
+            _predict_lands_in(http, url)
+
+        make_run.signal(signal.SIGTERM)
+        make_run.wait_exit(STOP_SECONDS)
+        assert_nothing_left(make_run)
+        assert server.alive(), "make run stopped a Redis it had not started"
+    finally:
+        given.stop_all()
+
+
+def test_a_given_redis_that_does_not_answer_is_named_and_nothing_starts(
+    make_run: MakeRun,
+) -> None:
+    port = free_port()
+    make_run.env["REDIS_URL"] = f"redis://:not-shown@127.0.0.1:{port}/0"
+    make_run.start()
+    code = make_run.wait_exit(START_SECONDS)
+    output = make_run.output()
+    assert code != 0
+    assert f"no Redis answers at redis://127.0.0.1:{port}/0 (REDIS_URL)" in output, output
+    assert "not-shown" not in output
+    assert "irisq is running" not in output
+    assert_nothing_left(make_run)
+
+
+def test_make_worker_without_a_make_run_names_no_redis_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    # Not the services' default, 127.0.0.1:6379: only the Redis a make run noted, or one named.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
+    env["IRISQ_RUN_DIR"] = str(tmp_path / "run")
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.add_worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "no `make run` with a Redis of its own is running" in done.stderr, done.stderr
+    assert "starting worker" not in done.stdout
 
 
 def test_a_port_in_use_is_named_before_anything_claims_to_run(make_run: MakeRun) -> None:
@@ -366,6 +483,8 @@ def test_make_worker_is_scraped_by_prometheus_and_counted_by_the_exporter(
         except TimeoutError as exc:
             log = (make_run.workdir / "make-worker.out").read_text(errors="replace")
             raise AssertionError(f"{exc}; make worker said:\n{log[-3000:]}") from None
+        said = (make_run.workdir / "make-worker.out").read_text(errors="replace")
+        assert f"Redis {make_run.own_redis_url} (make run's" in said, said[-3000:]
         (name,) = set(_worker_targets(prometheus)) - {own}
         assert name.startswith("irisq@"), name
         instance = _worker_targets(prometheus)[name]["instance"]

@@ -24,7 +24,7 @@ import redis
 import yaml
 
 from contract.jobs import job_key
-from scripts.monitoring import ALERT_RULES, start_exporter, start_prometheus
+from scripts.monitoring import ALERT_RULES, PROMETHEUS_CONFIG, start_exporter, start_prometheus
 from scripts.prometheus_api import PrometheusAPI, PromQLError, dashboard_queries, grafana_expr
 from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.items import fresh_item
@@ -308,6 +308,20 @@ def test_workers_are_discovered_and_report_the_model_version(observed: Observed)
     assert prom.value("count(celery_worker_up == 0)") == 1
     versions = {s["metric"]["version"] for s in prom.query("irisq_worker_model_info == 1")}
     assert versions == {observed.model_version}
+
+
+def test_every_exporter_scrape_ends_within_the_compose_timeout(observed: Observed) -> None:
+    # Each scrape waits out two Celery inspect broadcasts of 1 s (docs/monitoring.md): the
+    # timeout compose gives the job must leave room for that.
+    jobs = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+    job = next(j for j in jobs if j["job_name"] == "celery-exporter")
+    timeout = float(job["scrape_timeout"].removesuffix("s"))
+    prom = observed.prometheus
+    up = 'up{job="celery-exporter"}'
+    assert prom.value(f"count_over_time({up}[10m])") >= 2
+    assert prom.value(f"min_over_time({up}[10m])") == 1
+    slowest = prom.value('max_over_time(scrape_duration_seconds{job="celery-exporter"}[10m])')
+    assert 0 < slowest < timeout, slowest
 
 
 def test_the_dashboard_picture_is_drawn_from_prometheus(observed: Observed, tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import { answerSource } from "../answerSource";
 import { describeItem } from "../measurements";
 import { formatClock, formatDuration, formatPercent } from "../format";
 import type { Settled } from "../usePredictionJob";
@@ -34,7 +35,7 @@ export function HistoryList({ entries }: { entries: HistoryEntry[] }) {
           <time dateTime={entry.at.toISOString()}>{formatClock(entry.at)}</time>{" "}
           <span>{summary(entry)}</span>{" "}
           <span className={entry.cached ? "badge badge-cached" : "badge"}>
-            {entry.cached ? "cached" : "computed"}
+            {answerSource(entry.response.items)}
           </span>{" "}
           <span className="muted">
             {formatDuration(entry.timing.totalMs)}, model {entry.response.model_version}
