@@ -1,10 +1,11 @@
-"""Model loading (checksum first, then unpickle) and fast evaluation of the forest."""
+"""Model loading (checksum, unpickling, the forest against its metadata) and its evaluation."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,10 +15,12 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 import orjson
+import sklearn
 from pydantic import ValidationError
+from sklearn.ensemble import RandomForestClassifier
 
 from contract.model import ModelMetadata
-from worker.forest_table import MAX_CELLS, ForestTable, forest_table
+from worker.forest_table import MAX_TABLE_ENTRIES, ForestTable, forest_table, table_entries
 
 log = logging.getLogger("irisq.model")
 
@@ -93,7 +96,7 @@ class FlatForest:
     """The trained forest as flat arrays, evaluated for a whole batch at once.
 
     scikit-learn pays ~5 ms per `predict_proba` call on 100 trees whatever the batch size;
-    walking all trees level by level with numpy gives the same probabilities in far less.
+    walking all trees level by level with numpy gives its very probabilities in far less.
     """
 
     def __init__(self, forest: Any) -> None:
@@ -112,21 +115,36 @@ class FlatForest:
         self.right[is_leaf] = np.flatnonzero(is_leaf)
         self.feature = np.concatenate([t.feature for t in trees]).clip(min=0).astype(np.intp)
         self.threshold = np.concatenate([t.threshold for t in trees])
-        values = np.concatenate([t.value[:, 0, :] for t in trees]).astype(np.float64)
-        self.leaf_proba = values / values.sum(axis=1, keepdims=True)
+        # A tree's `predict_proba` gives its leaf's value as it is (the class fractions the
+        # tree stores): dividing by their sum again could move the last bit.
+        n_classes = int(forest.n_classes_)
+        self.leaf_value = np.concatenate([t.value[:, 0, :n_classes] for t in trees]).astype(
+            np.float64
+        )
         self.depth = max(t.max_depth for t in trees)
         self.n_trees = len(trees)
+        self.n_features = int(forest.n_features_in_)
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
         # scikit-learn compares float32 features with float64 thresholds; do the same.
         x32 = np.asarray(x, dtype=np.float32).astype(np.float64)
+        if x32.shape[-1] != self.n_features:
+            # Extra columns would otherwise be ignored without a word.
+            raise ValueError(
+                f"rows of {x32.shape[-1]} features given, the forest takes {self.n_features}"
+            )
         n = x32.shape[0]
         nodes = np.broadcast_to(self.roots[:, None], (self.n_trees, n)).copy()
         rows = np.broadcast_to(np.arange(n), (self.n_trees, n))
         for _ in range(self.depth):
             go_left = x32[rows, self.feature[nodes]] <= self.threshold[nodes]
             nodes = np.where(go_left, self.left[nodes], self.right[nodes])
-        proba: FloatArray = self.leaf_proba[nodes].mean(axis=0)
+        # scikit-learn adds the trees' values one after another in the forest's order, then
+        # divides by their number. `accumulate` is that very recurrence (a sum or mean may
+        # add in pairs), so a row gets the same floats whatever its batch.
+        values = self.leaf_value[nodes]
+        np.add.accumulate(values, axis=0, out=values)
+        proba: FloatArray = values[-1] / self.n_trees
         return proba
 
 
@@ -149,7 +167,7 @@ class LoadedModel:
         return orjson.dumps(self.metadata.version)
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
-        # Each gives scikit-learn's probabilities (tests/worker/test_model.py).
+        # Each gives scikit-learn's very probabilities (tests/worker/test_forest_properties.py).
         if self.table is not None:
             return self.table.predict_proba(x)
         if self.flat is not None and len(x) < FLAT_FOREST_MAX_ROWS:
@@ -158,23 +176,121 @@ class LoadedModel:
         return proba
 
 
+def _warn_on_other_version(metadata: ModelMetadata) -> None:
+    """Say so when the model comes from another scikit-learn, which does not vouch for it.
+
+    A warning, not a refusal: refusing every other release would make users retrain at each
+    upgrade, and a file that does not unpickle, or a forest unlike its metadata, is refused
+    anyway.
+    """
+    if metadata.sklearn_version != sklearn.__version__:
+        log.warning(
+            "model %s was trained with scikit-learn %s and this worker runs %s: scikit-learn "
+            "does not promise that a model predicts alike across versions; retrain it with %s",
+            metadata.version,
+            metadata.sklearn_version,
+            sklearn.__version__,
+            sklearn.__version__,
+        )
+
+
+def _listed(values: Sequence[object]) -> str:
+    return ", ".join(str(v) for v in values) or "none"
+
+
+def _class_mismatch(forest: Any, names: list[str]) -> str | None:
+    """Why the metadata's class names cannot name the forest's probability columns, if so.
+
+    The columns follow `classes_`. Labels given as strings must be the names, in order;
+    numeric labels (iris's 0, 1, 2) are codes that the names name by position, unless the
+    names are those very labels in another order.
+    """
+    labels = [str(c) for c in forest.classes_]
+    if len(labels) != len(names):
+        return (
+            f"classes: the metadata names {len(names)} ({_listed(names)}), "
+            f"the forest has {len(labels)} ({_listed(labels)})"
+        )
+    numeric = np.asarray(forest.classes_).dtype.kind in "biuf"
+    if labels == names or (numeric and sorted(labels) != sorted(names)):
+        return None
+    return f"classes: the metadata names {_listed(names)}, the forest has {_listed(labels)}"
+
+
+def _feature_mismatch(forest: Any, names: list[str]) -> str | None:
+    n_features = int(forest.n_features_in_)
+    if n_features != len(names):
+        return (
+            f"features: the metadata lists {len(names)} ({_listed(names)}), "
+            f"the forest takes {n_features}"
+        )
+    # Only a forest fitted on named columns (a DataFrame) knows their names.
+    forest_names = [str(n) for n in getattr(forest, "feature_names_in_", names)]
+    differ = [
+        f"{i + 1} is {ours!r} in the metadata, {theirs!r} in the forest"
+        for i, (ours, theirs) in enumerate(zip(names, forest_names, strict=True))
+        if ours != theirs
+    ]
+    return f"feature names: {'; '.join(differ)}" if differ else None
+
+
+def _check_forest(forest: Any, metadata: ModelMetadata, path: Path) -> None:
+    """Refuse a file that is not a fitted forest answering the metadata's question."""
+    if not isinstance(forest, RandomForestClassifier):
+        raise ModelIntegrityError(
+            f"model file {path} holds a {type(forest).__name__}, not a RandomForestClassifier"
+        )
+    if not hasattr(forest, "estimators_"):
+        raise ModelIntegrityError(f"model file {path} holds a forest that was never fitted")
+    if forest.n_outputs_ != 1:
+        raise ModelIntegrityError(
+            f"model file {path} holds a forest of {forest.n_outputs_} outputs; "
+            "a model answers one class per item"
+        )
+    feature_names = [feature.get("name", "") for feature in metadata.features]
+    problems = [
+        problem
+        for problem in (
+            _class_mismatch(forest, metadata.classes),
+            _feature_mismatch(forest, feature_names),
+        )
+        if problem is not None
+    ]
+    if problems:
+        raise ModelIntegrityError(
+            f"model {metadata.version} at {path} does not match its metadata: "
+            + "; and ".join(problems)
+        )
+
+
 def load_model(model_dir: Path) -> LoadedModel:
     metadata, data = _verified_bytes(model_dir)
+    path = model_dir / MODEL_FILE
+    _warn_on_other_version(metadata)
     try:
         forest = joblib.load(io.BytesIO(data))
-        table = forest_table(forest)
-        flat = FlatForest(forest) if table is None else None
     except Exception as exc:
-        # A file that matches its checksum yet is no forest (written corrupt or truncated,
-        # wrong library version): the same refusal as a mismatch.
+        # A file that matches its checksum yet won't unpickle (written corrupt or truncated,
+        # another library version): the same refusal as a mismatch.
         raise ModelIntegrityError(
-            f"model file {model_dir / MODEL_FILE} could not be loaded: {type(exc).__name__}"
+            f"model file {path} could not be loaded: {type(exc).__name__} "
+            f"(trained with scikit-learn {metadata.sklearn_version}, "
+            f"this worker runs {sklearn.__version__})"
         ) from exc
+    _check_forest(forest, metadata, path)
+    # scikit-learn's own call (a large batch without a table) then adds the trees in the
+    # forest's order, as the table and the flat walk do: with more jobs, threads add them in
+    # the order they finish, and the last bit of a sum can differ.
+    forest.set_params(n_jobs=1)
+    table = forest_table(forest, MAX_TABLE_ENTRIES)
+    flat = FlatForest(forest) if table is None else None
     if table is None:
         log.warning(
-            "model %s cuts more than %d cells: it is evaluated tree by tree, not from its table",
+            "model %s would have a table of %d probabilities, more than %d: it is evaluated "
+            "tree by tree",
             metadata.version,
-            MAX_CELLS,
+            table_entries(forest),
+            MAX_TABLE_ENTRIES,
         )
     log.info("model loaded version=%s dir=%s", metadata.version, model_dir)
     return LoadedModel(metadata=metadata, forest=forest, table=table, flat=flat)
