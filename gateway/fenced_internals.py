@@ -20,9 +20,6 @@ docs/performance.md ("Library internals").
   (`handle_exit` runs as a signal handler, between any two steps of the loop, where resolving
   futures is not safe.) `Server.started` says whether it started, as `uvicorn.run` reads it.
   Public path: a plain `uvicorn.Server`, whose waiting requests end at the graceful timeout.
-- Starlette, the matched route: its router puts the route it matched in `scope["route"]`,
-  which labels the HTTP metrics with the route's template. Public path: the app's routes are
-  matched again after the response (`BaseRoute.matches`), a regular expression per route.
 """
 
 from __future__ import annotations
@@ -33,26 +30,19 @@ from collections.abc import Callable
 from typing import Any
 
 import fastapi
-import starlette
 import uvicorn
 from fastapi.routing import APIRoute
-from starlette.routing import Match, request_response
-from starlette.types import Scope
+from starlette.routing import request_response
 
 log = logging.getLogger("irisq.gateway")
 
 # Major.minor versions of each library whose internals were checked.
-CHECKED = {"fastapi": ("0.165",), "uvicorn": ("0.54",), "starlette": ("1.10",)}
-INSTALLED = {
-    "fastapi": fastapi.__version__,
-    "uvicorn": uvicorn.__version__,
-    "starlette": starlette.__version__,
-}
+CHECKED = {"fastapi": ("0.165",), "uvicorn": ("0.54",)}
+INSTALLED = {"fastapi": fastapi.__version__, "uvicorn": uvicorn.__version__}
 # What each library's internal is for, and the public path taken without it.
 FALLBACKS = {
     "fastapi": "POST /predict takes FastAPI's public, slower path",
     "uvicorn": "requests waiting for a job end at the graceful timeout when the gateway stops",
-    "starlette": "HTTP metrics match every request's route again",
 }
 # uvicorn.run's exit status when the server could not start.
 STARTUP_FAILURE = 3
@@ -105,13 +95,3 @@ def exit_status(server: uvicorn.Server) -> int:
     """What the process exits with once `server.run()` returned, as `uvicorn.run` does."""
     started = server.started if checked("uvicorn") else True
     return 0 if started else STARTUP_FAILURE
-
-
-def route_template(scope: Scope) -> str | None:
-    """The template of the route that answered the request (after it ran); None if none."""
-    if checked("starlette"):
-        route = scope.get("route")
-    else:
-        route = next((r for r in scope["app"].routes if r.matches(scope)[0] is Match.FULL), None)
-    template: str | None = getattr(route, "path", None)
-    return template

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract.answers import predictions
-from gateway.fenced_internals import route_template
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -146,6 +146,24 @@ class Metrics:
         children[1].observe(seconds)
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the app's route for the request: the one that matches it whole, else
+    one that matches all but its method (a 405). Unmatched paths share one label, so labels
+    stay bounded whatever clients send.
+
+    Matched with Starlette's public `BaseRoute.matches`, as its router does; the route the
+    router put in the scope is not Starlette's API.
+    """
+    partial = None
+    for route in scope["app"].routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(route.path)
+        if match is Match.PARTIAL and partial is None:
+            partial = str(route.path)
+    return partial or "unmatched"
+
+
 class HttpMetricsMiddleware:
     """Counts every request by method, route template and status, and times it."""
 
@@ -169,8 +187,7 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            # Unmatched paths share one label, so labels stay bounded whatever clients send.
-            template = route_template(scope) or "unmatched"
+            template = route_template(scope)
             self.metrics.observe_http(
                 scope["method"], template, status, time.perf_counter() - start
             )
