@@ -45,7 +45,11 @@ def source(script: Script) -> str:
 
 
 class Lookup:
-    """One request's part of a LOOKUP_OR_OPEN_JOBS call."""
+    """One request's part of a LOOKUP_OR_OPEN_JOBS call.
+
+    `key_suffixes` are the items' canonical values as keys spell them
+    (`contract.cache_keys.key_suffix`).
+    """
 
     __slots__ = ("created_at", "keys", "may_open", "n_items")
 

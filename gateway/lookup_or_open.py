@@ -8,7 +8,6 @@ shared with the other requests of the moment (below).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -34,27 +33,12 @@ class LookupOrOpen:
         self.pending: list[Pending] = []
         self.flush_task: asyncio.Task[None] | None = None
 
-    async def lookup_or_open(
-        self,
-        n_items: int,
-        key_suffixes: Sequence[str] | None,
-        model_version: str | None,
-        job_id: str,
-        created_at: float,
-        may_open: bool = True,
-    ) -> list[bytes | None]:
+    async def lookup_or_open(self, lookup: Lookup) -> list[bytes | None]:
         """Each item's cached result (JSON bytes) or None; the job exists iff one is None
-        (and `may_open`: while the store is full, a lookup opens no job).
-
-        `key_suffixes` are the items' canonical values as keys spell them
-        (`contract.cache_keys.key_suffix`); without them or a model version every item is a
-        miss, and nothing is looked up.
-        """
+        (and the lookup `may_open`: while the store is full, a lookup opens no job)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bytes | None]] = loop.create_future()
-        self.pending.append(
-            (Lookup(n_items, key_suffixes, model_version, job_id, created_at, may_open), future)
-        )
+        self.pending.append((lookup, future))
         # The flush task drains everything appended before it returns (nothing can be
         # appended between its last check and its end: there is no await in between).
         if self.flush_task is None or self.flush_task.done():

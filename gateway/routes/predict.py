@@ -17,6 +17,7 @@ from contract.answers import items_json, response_json
 from contract.cache_keys import canonical_rows
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse, measurements
 from contract.jobs import JobStatus, new_job_id
+from contract.lua_scripts import Lookup
 from gateway.errors import PROBLEM_JSON, STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
 from gateway.fenced_internals import RequestRoute
 from gateway.metrics import Metrics
@@ -216,7 +217,7 @@ async def predict(request: Request) -> Response:
     version = services.model.version
     job_id = new_job_id()
     cached = await services.lookups.lookup_or_open(
-        len(values), key_suffixes, version, job_id, time.time(), may_open=not full
+        Lookup(len(values), key_suffixes, version, job_id, time.time(), may_open=not full)
     )
     if hits := len(cached) - cached.count(None):
         metrics.cache_hits.inc(hits)

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from contract.cache_keys import cache_key, canonical_values, key_suffix
 from contract.jobs import OPEN_JOBS_KEY, JobField, job_key
+from contract.lua_scripts import Lookup
 from gateway.lookup_or_open import LookupOrOpen
 from scripts.stack import LocalStack
 
@@ -20,7 +21,7 @@ def _lookup(url: str, items: list[list[float]], job_id: str) -> tuple[list[bytes
         try:
             cache = LookupOrOpen(redis, job_timeout_seconds=60)
             suffixes = [key_suffix(item) for item in items]
-            found = await cache.lookup_or_open(len(suffixes), suffixes, "v1", job_id, 12.5)
+            found = await cache.lookup_or_open(Lookup(len(suffixes), suffixes, "v1", job_id, 12.5))
             record = await redis.hgetall(job_key(job_id))
             ttl = await redis.ttl(job_key(job_id))
             deadline = await redis.zscore(OPEN_JOBS_KEY, job_id)
@@ -76,13 +77,13 @@ def test_concurrent_lookups_travel_as_one_command_and_keep_their_own_answers(
             await redis.set(cache_key(rows[3], "v1"), b'{"n":3}')
             cache = LookupOrOpen(redis, job_timeout_seconds=60)
             # The first call loads the script; count from after it.
-            await cache.lookup_or_open(1, [key_suffix(rows[0])], "v1", "0" * 32, 0)
+            await cache.lookup_or_open(Lookup(1, [key_suffix(rows[0])], "v1", "0" * 32, 0))
             await redis.config_resetstat()
             lookups = [[rows[0]], [rows[1], rows[0], rows[2]], [rows[3]], [rows[4]]]
             found = await asyncio.gather(
                 *(
                     cache.lookup_or_open(
-                        len(items), [key_suffix(r) for r in items], "v1", f"{i:032x}", i
+                        Lookup(len(items), [key_suffix(r) for r in items], "v1", f"{i:032x}", i)
                     )
                     for i, items in enumerate(lookups)
                 )
@@ -117,9 +118,9 @@ def test_without_a_model_version_or_key_suffixes_every_item_is_a_miss_and_nothin
             await redis.config_resetstat()
             suffixes = [key_suffix(r) for r in rows]
             if lookup == "no model version":
-                found = await cache.lookup_or_open(2, suffixes, None, "c" * 32, 7.0)
+                found = await cache.lookup_or_open(Lookup(2, suffixes, None, "c" * 32, 7.0))
             else:
-                found = await cache.lookup_or_open(2, None, "v1", "c" * 32, 7.0)
+                found = await cache.lookup_or_open(Lookup(2, None, "v1", "c" * 32, 7.0))
             mgets = (await redis.info("commandstats")).get("cmdstat_mget", {}).get("calls", 0)
             return found, await redis.hgetall(job_key("c" * 32)), mgets
         finally:
@@ -144,7 +145,7 @@ def test_a_lookup_that_may_not_open_a_job_still_answers_its_hits_and_writes_noth
             await redis.set(cache_key(rows[0], "v1"), b'{"n":0}')
             cache = LookupOrOpen(redis, job_timeout_seconds=60)
             suffixes = [key_suffix(r) for r in rows]
-            found = await cache.lookup_or_open(2, suffixes, "v1", "d" * 32, 7.0, False)
+            found = await cache.lookup_or_open(Lookup(2, suffixes, "v1", "d" * 32, 7.0, False))
             return found, await redis.exists(job_key("d" * 32)), await redis.zcard(OPEN_JOBS_KEY)
         finally:
             await redis.aclose()
