@@ -96,6 +96,23 @@ worker: $(RUNTIME) ## start one more worker beside `make run` (Prometheus and th
 train: $(RUNTIME) ## train the model into model/
 	$(PY) -m worker.train
 
+# --- model versions (worker/registry.py, docs/models.md): MODEL_DIR (model/) is the registry --
+# Workers load the served version when they start: restart them after a promote or rollback.
+.PHONY: models-list models-train models-promote models-rollback
+
+models-list: $(RUNTIME) ## the model versions, which is served, their hold-out accuracy
+	$(PY) -m worker.models list
+
+models-train: $(RUNTIME) ## train a model version, not served (TRAIN_ARGS="--seed 7 --n-estimators 200")
+	$(PY) -m worker.models train $(TRAIN_ARGS)
+
+models-promote: $(RUNTIME) ## serve VERSION from the workers' next start (VERSION=rf-...)
+	@test -n "$(VERSION)" || { echo "usage: make models-promote VERSION=rf-... (make models-list)"; exit 2; }
+	$(PY) -m worker.models promote $(VERSION)
+
+models-rollback: $(RUNTIME) ## serve the version served before the current one, from the workers' next start
+	$(PY) -m worker.models rollback
+
 lint: $(DEV) ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -218,8 +218,11 @@ class LocalStack:
     # --- parts --------------------------------------------------------------------------
 
     def train_if_missing(self) -> None:
+        """A default model where the registry serves none (docs/models.md)."""
         assert self.model_dir is not None
-        if not (self.model_dir / "model_metadata.json").exists():
+        # served.json: worker/registry.py's record of the served version.
+        served = self.model_dir / "served.json"
+        if not (self.model_dir / "model_metadata.json").exists() and not served.exists():
             subprocess.run(command("train"), env=self.env(), cwd=ROOT, check=True)
 
     def start_redis(

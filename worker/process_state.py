@@ -10,6 +10,7 @@ from redis.commands.core import Script as RedisScript
 
 from contract.lua_scripts import Script, source
 from worker.model import LoadedModel, load_model
+from worker.registry import served_dir
 from worker.settings import WorkerSettings
 
 
@@ -33,13 +34,14 @@ _store: Store | None = None
 
 
 def preload_model(settings: WorkerSettings) -> LoadedModel:
-    """Load the model in the worker's main process, before the pool forks.
+    """Load the served model in the worker's main process, before the pool forks.
 
     Every pool process then shares it (copy-on-write), and a model that cannot load stops
-    the worker at start instead of failing each task.
+    the worker at start instead of failing each task. The served version is read here only:
+    a promotion reaches a worker at its next start.
     """
     global _model
-    _model = load_model(settings.model_dir)
+    _model = load_model(served_dir(settings.model_dir))
     return _model
 
 

@@ -1,6 +1,7 @@
 """Train the iris RandomForest and write model.joblib + model_metadata.json.
 
 Usage: python -m worker.train [--model-dir DIR]
+(`python -m worker.models train` adds a version to the registry instead: worker/registry.py.)
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,12 +24,16 @@ from sklearn.model_selection import train_test_split
 
 from contract.http import FEATURES
 from contract.model import ModelMetadata
-from worker.model import METADATA_FILE, MODEL_FILE
+from worker.model import METADATA_FILE, MODEL_FILE, read_metadata
+from worker.registry import VERSIONS_DIR
 from worker.settings import WorkerSettings
 
 N_ESTIMATORS = 100
 RANDOM_STATE = 42
 HOLDOUT_FRACTION = 0.2
+# The hold-out split does not follow a version's seed: every version is scored on the same
+# rows, so their accuracies compare.
+SPLIT_RANDOM_STATE = RANDOM_STATE
 
 log = logging.getLogger("irisq.train")
 
@@ -39,16 +46,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def train(model_dir: Path) -> ModelMetadata:
+def train(
+    model_dir: Path, *, n_estimators: int = N_ESTIMATORS, seed: int = RANDOM_STATE
+) -> ModelMetadata:
+    """Train a forest into `model_dir` and return its metadata; the same seed, the same file."""
     iris = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
         iris.data,
         iris.target,
         test_size=HOLDOUT_FRACTION,
         stratify=iris.target,
-        random_state=RANDOM_STATE,
+        random_state=SPLIT_RANDOM_STATE,
     )
-    forest = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=RANDOM_STATE)
+    forest = RandomForestClassifier(n_estimators=n_estimators, random_state=seed)
     forest.fit(x_train, y_train)
     accuracy = float(forest.score(x_test, y_test))
 
@@ -69,13 +79,41 @@ def train(model_dir: Path) -> ModelMetadata:
         features=[{"name": name, "unit": "cm"} for name in FEATURES],
         classes=[str(c) for c in iris.target_names],
         holdout_accuracy=accuracy,
-        n_estimators=N_ESTIMATORS,
-        random_state=RANDOM_STATE,
+        n_estimators=n_estimators,
+        random_state=seed,
     )
     meta_tmp = model_dir / (METADATA_FILE + ".tmp")
     meta_tmp.write_text(json.dumps(metadata.model_dump(), indent=2) + "\n")
     os.replace(meta_tmp, model_dir / METADATA_FILE)
     return metadata
+
+
+def train_version(
+    root: Path, *, n_estimators: int = N_ESTIMATORS, seed: int = RANDOM_STATE
+) -> tuple[ModelMetadata, bool]:
+    """Train a version into the registry, unserved; False when that very version was there.
+
+    It trains into a hidden directory beside the versions and renames it into place, so a
+    version directory is never half written.
+    """
+    versions = root / VERSIONS_DIR
+    versions.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".training-", dir=versions))
+    try:
+        # mkdtemp's 0700 would hide the version from workers running as another user.
+        staging.chmod(0o755)
+        metadata = train(staging, n_estimators=n_estimators, seed=seed)
+        target = versions / metadata.version
+        if target.exists():
+            return read_metadata(target), False
+        try:
+            staging.rename(target)
+        except OSError:
+            # The same version, trained at the same moment by another command.
+            return read_metadata(target), False
+        return metadata, True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main() -> None:

@@ -28,3 +28,14 @@ def test_training_is_reproducible(model_dir: Path, tmp_path: Path) -> None:
 
     again = train(tmp_path)
     assert again.sha256 == json.loads((model_dir / METADATA_FILE).read_text())["sha256"]
+
+
+def test_the_same_seed_gives_the_same_file_and_another_seed_another(tmp_path: Path) -> None:
+    from worker.train import train
+
+    first = train(tmp_path / "first", n_estimators=10, seed=7)
+    again = train(tmp_path / "again", n_estimators=10, seed=7)
+    other = train(tmp_path / "other", n_estimators=10, seed=8)
+    assert again.sha256 == first.sha256 == sha256_of(tmp_path / "again" / MODEL_FILE)
+    assert other.sha256 != first.sha256
+    assert (first.n_estimators, first.random_state) == (10, 7)
