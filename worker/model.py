@@ -38,19 +38,23 @@ class ModelIntegrityError(RuntimeError):
     """The model file is missing, does not match its metadata's checksum, or won't load."""
 
 
-def _one_line(exc: ValidationError) -> str:
+def validation_problems(exc: ValidationError) -> str:
     """pydantic's errors in one log line: `name: Field required; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+
+
+def _one_line(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
     if errors and errors[0]["type"] == "json_invalid":
         return f"not valid JSON ({errors[0]['ctx'].get('error', 'unreadable')})"
-    fields = "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
-        for error in errors
-    )
-    return f"not an irisq model's metadata ({len(errors)} problems: {fields})"
+    return f"not an irisq model's metadata ({len(errors)} problems: {validation_problems(exc)})"
 
 
-def _read(path: Path, what: str) -> bytes:
+def read_file(path: Path, what: str) -> bytes:
+    """The file's bytes; a missing or unreadable one is a ModelIntegrityError naming `what`."""
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
@@ -64,7 +68,7 @@ def _read(path: Path, what: str) -> bytes:
 def read_metadata(model_dir: Path) -> ModelMetadata:
     path = model_dir / METADATA_FILE
     try:
-        return ModelMetadata.model_validate_json(_read(path, "model metadata"))
+        return ModelMetadata.model_validate_json(read_file(path, "model metadata"))
     except ValidationError as exc:
         raise ModelIntegrityError(f"model metadata at {path} is {_one_line(exc)}") from exc
 
@@ -77,7 +81,7 @@ def _verified_bytes(model_dir: Path) -> tuple[ModelMetadata, bytes]:
     """
     metadata = read_metadata(model_dir)
     path = model_dir / MODEL_FILE
-    data = _read(path, "model file")
+    data = read_file(path, "model file")
     actual = hashlib.sha256(data).hexdigest()
     if actual != metadata.sha256:
         raise ModelIntegrityError(

@@ -24,7 +24,14 @@ from pydantic import BaseModel, StringConstraints, ValidationError
 
 from contract.http import FEATURES
 from contract.model import ModelMetadata
-from worker.model import ModelIntegrityError, load_model, read_metadata, verify_checksum
+from worker.model import (
+    ModelIntegrityError,
+    load_model,
+    read_file,
+    read_metadata,
+    validation_problems,
+    verify_checksum,
+)
 
 VERSIONS_DIR = "versions"
 SERVED_FILE = "served.json"
@@ -82,21 +89,16 @@ def version_dir(root: Path, version: str) -> Path:
 def read_served(root: Path) -> ServedRecord | None:
     """The served record, or None when nothing was ever promoted (the legacy layout)."""
     path = root / SERVED_FILE
-    try:
-        return ServedRecord.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
+    # served.json is only ever replaced whole, never removed.
+    if not path.exists():
         return None
     # A worker refuses to start on these errors, with their message as its one log line.
-    except OSError as exc:
-        raise ModelIntegrityError(
-            f"served record at {path} could not be read: {exc.strerror or type(exc).__name__}"
-        ) from exc
+    try:
+        return ServedRecord.model_validate_json(read_file(path, "served record"))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        raise ModelIntegrityError(f"served record at {path} is not valid: {problems}") from exc
+        raise ModelIntegrityError(
+            f"served record at {path} is not valid: {validation_problems(exc)}"
+        ) from exc
 
 
 def served_dir(root: Path) -> Path:
