@@ -97,21 +97,23 @@ train: $(RUNTIME) ## train the model into model/
 	$(PY) -m worker.train
 
 # --- model versions (worker/registry.py, docs/models.md): MODEL_DIR (model/) is the registry --
-# Workers load the served version when they start: restart them after a promote or rollback.
+# Running workers switch without a restart; promote and rollback wait until they have (their
+# Redis: `make run`'s, noted in .run/redis-url, unless REDIS_URL, REDIS_HOST or REDIS_PORT names one).
+MODELS_REDIS = $(if $(REDIS_URL)$(REDIS_HOST)$(REDIS_PORT),,$(if $(wildcard .run/redis-url),REDIS_URL=$$(cat .run/redis-url)))
 .PHONY: models-list models-train models-promote models-rollback
 
 models-list: $(RUNTIME) ## the model versions, which is served, their hold-out accuracy
 	$(PY) -m worker.models list
 
-models-train: $(RUNTIME) ## train a model version, not served (TRAIN_ARGS="--seed 7 --n-estimators 200")
-	$(PY) -m worker.models train $(TRAIN_ARGS)
+models-train: $(RUNTIME) ## train a model version, not served (ESTIMATOR=gbt PARAMS="max_depth=2 learning_rate=0.05" TRAIN_ARGS="--seed 7")
+	$(PY) -m worker.models train $(if $(ESTIMATOR),--estimator $(ESTIMATOR)) $(foreach param,$(PARAMS),--param $(param)) $(TRAIN_ARGS)
 
-models-promote: $(RUNTIME) ## serve VERSION from the workers' next start (VERSION=rf-...)
-	@test -n "$(VERSION)" || { echo "usage: make models-promote VERSION=rf-... (make models-list)"; exit 2; }
-	$(PY) -m worker.models promote $(VERSION)
+models-promote: $(RUNTIME) ## serve VERSION (VERSION=rf-...), or make it a canary (CANARY=10: its percent of computed items)
+	@test -n "$(VERSION)" || { echo "usage: make models-promote VERSION=rf-... [CANARY=10] (make models-list)"; exit 2; }
+	$(MODELS_REDIS) $(PY) -m worker.models promote $(VERSION) $(if $(CANARY),--canary $(CANARY))
 
-models-rollback: $(RUNTIME) ## serve the version served before the current one, from the workers' next start
-	$(PY) -m worker.models rollback
+models-rollback: $(RUNTIME) ## end the canary, or serve the version served before the current one
+	$(MODELS_REDIS) $(PY) -m worker.models rollback
 
 lint: $(DEV) ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .

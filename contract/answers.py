@@ -20,9 +20,10 @@ from collections.abc import Iterable, Sequence
 import orjson
 
 from contract.http import ItemResult, PredictionResponse
+from contract.jobs import merge_items
 
 # The models' field names, in the order they dump them.
-PREDICTION, CLASS_INDEX, PROBABILITIES, CACHED = ItemResult.model_fields
+PREDICTION, CLASS_INDEX, PROBABILITIES, CACHED, _ITEM_VERSION = ItemResult.model_fields
 MODEL_VERSION, JOB_ID, ITEMS = PredictionResponse.model_fields
 
 
@@ -85,6 +86,16 @@ def items_json(cached: Sequence[bytes | None], results: bytes) -> bytes:
             for entry in cached
         )
         + b"]"
+    )
+
+
+def labelled_items_json(
+    cached: Sequence[bytes | None], cached_version: str, results: bytes, computed_version: str
+) -> bytes:
+    """`items_json` for an answer whose computed items come from another version than its
+    cached ones (a canary's): every item names its version. Rare, so built the plain way."""
+    return orjson.dumps(
+        merge_items(cached, orjson.loads(results), cached_version, computed_version)
     )
 
 

@@ -63,9 +63,19 @@ class ItemResult(BaseModel):
     class_index: int
     probabilities: dict[str, float]
     cached: bool
+    # Present only in an answer whose items come from more than one model version (a
+    # canary computed the misses, the served version the cached items): then every item
+    # names the version that computed it.
+    model_version: str | None = Field(
+        default=None,
+        exclude_if=lambda version: version is None,
+        description="The version that computed this item, when the answer's items differ",
+    )
 
 
 class PredictionResponse(BaseModel):
+    # The version that computed the computed items; an answer of cached items only, the
+    # served version they were cached by.
     model_version: str
     job_id: str | None
     items: list[ItemResult]
@@ -105,7 +115,12 @@ class JobView(BaseModel):
         items = None
         if status is JobStatus.DONE and JobField.RESULTS in fields:
             cached = orjson.loads(fields[JobField.CACHED])
-            items = merge_items(cached, orjson.loads(fields[JobField.RESULTS]))
+            items = merge_items(
+                cached,
+                orjson.loads(fields[JobField.RESULTS]),
+                fields.get(JobField.CACHED_VERSION),
+                fields.get(JobField.MODEL_VERSION),
+            )
 
         def number(name: JobField) -> float | None:
             value = fields.get(name)

@@ -64,6 +64,9 @@ class JobField(StrEnum):
     # "cached": false (written by the worker; the done message carries the same bytes).
     RESULTS = "results"
     ERROR = "error"
+    # The model version of the cached entries, written only when there are any: the answer
+    # labels each item with its version when the computed ones come from another.
+    CACHED_VERSION = "cached_version"
 
 
 def new_job_id() -> str:
@@ -78,18 +81,34 @@ def job_key(job_id: str) -> str:
     return JOB_KEY_PREFIX + job_id
 
 
-def merge_items(cached: Sequence[Any], results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_items(
+    cached: Sequence[Any],
+    results: Sequence[dict[str, Any]],
+    cached_version: str | None = None,
+    computed_version: str | None = None,
+) -> list[dict[str, Any]]:
     """Request-order items: cached entries where present, the worker's results elsewhere.
 
     `cached` holds the stored cache entries (JSON bytes) or their parsed values; None marks
-    a miss, answered by the next of `results`.
+    a miss, answered by the next of `results`. When the cached entries' version is not the
+    computed items' one, each item names its own (contract.http.ItemResult.model_version).
     """
+    labelled = (
+        cached_version is not None
+        and computed_version is not None
+        and cached_version != computed_version
+    )
     fresh = iter(results)
     merged = []
     for entry in cached:
         if entry is None:
-            merged.append({**next(fresh), "cached": False})
+            item = {**next(fresh), "cached": False}
+            if labelled:
+                item["model_version"] = computed_version
         else:
-            item = orjson.loads(entry) if isinstance(entry, bytes | str) else entry
-            merged.append({**item, "cached": True})
+            parsed = orjson.loads(entry) if isinstance(entry, bytes | str) else entry
+            item = {**parsed, "cached": True}
+            if labelled:
+                item["model_version"] = cached_version
+        merged.append(item)
     return merged

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from functools import cache
 from importlib.resources import files
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from contract.cache_keys import cache_key_prefix
 from contract.jobs import (
@@ -25,6 +25,7 @@ from contract.jobs import (
 )
 from contract.messages import DONE_CHANNEL, as_bytes, started_message
 from contract.model import MODEL_KEY, MODEL_TTL_SECONDS
+from contract.rollout import ROLLOUT_KEY, Rollout
 
 Keys = list[str]
 Args = list[bytes | str | int | float]
@@ -37,6 +38,7 @@ class Script(StrEnum):
     FAIL_JOBS = "fail_jobs"
     OVERDUE_JOBS = "overdue_jobs"
     DELETE_FINISHED = "delete_finished"
+    PUBLISH_ROLLOUT = "publish_rollout"
 
 
 @cache
@@ -48,44 +50,63 @@ class Lookup:
     """One request's part of a LOOKUP_OR_OPEN_JOBS call.
 
     `key_suffixes` are the items' canonical values as keys spell them
-    (`contract.cache_keys.key_suffix`).
+    (`contract.cache_keys.key_suffix`); the call gives the version its keys carry.
     """
 
-    __slots__ = ("created_at", "keys", "may_open", "n_items")
+    __slots__ = ("created_at", "job_key", "key_suffixes", "may_open", "n_items")
 
     def __init__(
         self,
         n_items: int,
         key_suffixes: Sequence[str] | None,
-        model_version: str | None,
         job_id: str,
         created_at: float,
         may_open: bool = True,
     ) -> None:
-        # Without key suffixes (a request that skips the cache) or a known model, nothing is
-        # looked up: every item is a miss.
-        if key_suffixes is None or model_version is None:
-            self.keys = [job_key(job_id)]
-        else:
-            prefix = cache_key_prefix(model_version)
-            self.keys = [*(prefix + suffix for suffix in key_suffixes), job_key(job_id)]
         self.n_items = n_items
+        self.key_suffixes = key_suffixes
+        self.job_key = job_key(job_id)
         self.created_at = repr(created_at).encode()
         self.may_open = b"1" if may_open else b"0"
 
 
-def lookup_or_open_jobs(lookups: Sequence[Lookup], job_timeout: bytes) -> tuple[Keys, Args]:
-    keys: Keys = [OPEN_JOBS_KEY]
-    args: Args = [job_timeout]
+def lookup_or_open_jobs(
+    lookups: Sequence[Lookup], job_timeout: bytes, model_version: str | None
+) -> tuple[Keys, Args]:
+    """The call for `lookups`, their cache keys under `model_version`.
+
+    Without key suffixes (a request that skips the cache) or a known version, nothing is
+    looked up: every item is a miss.
+    """
+    keys: Keys = [OPEN_JOBS_KEY, ROLLOUT_KEY]
+    args: Args = [job_timeout, model_version or ""]
+    prefix = cache_key_prefix(model_version) if model_version is not None else None
     for lookup in lookups:
-        keys += lookup.keys
-        args += (len(lookup.keys) - 1, lookup.n_items, lookup.created_at, lookup.may_open)
+        n_keys = 0
+        if lookup.key_suffixes is not None and prefix is not None:
+            keys += [prefix + suffix for suffix in lookup.key_suffixes]
+            n_keys = len(lookup.key_suffixes)
+        keys.append(lookup.job_key)
+        args += (n_keys, lookup.n_items, lookup.created_at, lookup.may_open)
     return keys, args
 
 
-def looked_up(reply: Sequence[Sequence[bytes | str | None]]) -> list[list[bytes | None]]:
-    """LOOKUP_OR_OPEN_JOBS's reply: per lookup, each item's cache entry or None (a miss)."""
-    return [[as_bytes(entry) for entry in entries] for entries in reply]
+class LookedUp(NamedTuple):
+    """LOOKUP_OR_OPEN_JOBS's reply."""
+
+    # Per lookup, each item's cache entry or None (a miss); None for the whole call when the
+    # version was not the served one, and nothing was read or written.
+    entries: list[list[bytes | None]] | None
+    # The served version, when `entries` is None ("" decoded as None: none is published).
+    served: str | None = None
+
+
+def looked_up(reply: Sequence[Any]) -> LookedUp:
+    current, rest = reply
+    if not int(current):
+        served = as_bytes(rest) or b""
+        return LookedUp(None, served.decode() or None)
+    return LookedUp([[as_bytes(entry) for entry in entries] for entries in rest])
 
 
 def mark_running(job_ids: Sequence[str], started: float, task_id: str) -> tuple[Keys, Args]:
@@ -209,3 +230,17 @@ class Deleted(NamedTuple):
 def deleted(reply: Sequence[int]) -> Deleted:
     records, bytes_left = reply
     return Deleted(int(records), int(bytes_left))
+
+
+def publish_rollout(rollout: Rollout) -> tuple[Keys, Args]:
+    return [ROLLOUT_KEY], [
+        rollout.generation,
+        rollout.served,
+        rollout.canary or "",
+        rollout.canary_percent,
+    ]
+
+
+def published(reply: int) -> bool:
+    """PUBLISH_ROLLOUT's reply: whether the rollout was newer than the published one."""
+    return bool(int(reply))

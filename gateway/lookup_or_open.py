@@ -14,8 +14,15 @@ from redis.asyncio import Redis
 
 from contract import lua_scripts
 from contract.lua_scripts import Lookup, Script
+from gateway.errors import ProblemError
+from gateway.model_info import ModelInfo
 
-Pending = tuple[Lookup, "asyncio.Future[list[bytes | None]]"]
+# Per item its cache entry or None (a miss), and the version the entries are cached by.
+Found = tuple[list[bytes | None], str | None]
+Pending = tuple[Lookup, "asyncio.Future[Found]"]
+# A call finds the version it used is no longer served this many times in a row before its
+# requests are refused: a promotion changes it once.
+STALE_TRIES = 3
 
 
 class LookupOrOpen:
@@ -27,17 +34,19 @@ class LookupOrOpen:
     returns, so nobody waits for a timer.
     """
 
-    def __init__(self, redis: Redis, job_timeout_seconds: float) -> None:
+    def __init__(self, redis: Redis, job_timeout_seconds: float, model: ModelInfo) -> None:
         self.job_timeout = repr(float(job_timeout_seconds)).encode()
+        self.model = model
         self.script = redis.register_script(lua_scripts.source(Script.LOOKUP_OR_OPEN_JOBS))
         self.pending: list[Pending] = []
         self.flush_task: asyncio.Task[None] | None = None
 
-    async def lookup_or_open(self, lookup: Lookup) -> list[bytes | None]:
-        """Each item's cached result (JSON bytes) or None; the job exists iff one is None
-        (and the lookup `may_open`: while the store is full, a lookup opens no job)."""
+    async def lookup_or_open(self, lookup: Lookup) -> Found:
+        """Each item's cached result (JSON bytes) or None, and the served version they are
+        cached by; the job exists iff one is None (and the lookup `may_open`: while the
+        store is full, a lookup opens no job)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[bytes | None]] = loop.create_future()
+        future: asyncio.Future[Found] = loop.create_future()
         self.pending.append((lookup, future))
         # The flush task drains everything appended before it returns (nothing can be
         # appended between its last check and its end: there is no await in between).
@@ -48,12 +57,8 @@ class LookupOrOpen:
     async def _flush(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            keys, args = lua_scripts.lookup_or_open_jobs(
-                [lookup for lookup, _ in batch], self.job_timeout
-            )
             try:
-                # redis-py's Script loads the script again when a restarted Redis forgot it.
-                results: list[Any] = lua_scripts.looked_up(await self.script(keys=keys, args=args))
+                results: list[Any] = await self._run([lookup for lookup, _ in batch])
             except Exception as exc:  # Redis unreachable: every waiter gets the error
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
@@ -63,3 +68,20 @@ class LookupOrOpen:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _run(self, lookups: list[Lookup]) -> list[Found]:
+        """The call, under the served version: the script refuses any other, and says which
+        it is, so a promotion costs the calls in flight one more trip."""
+        for _ in range(STALE_TRIES):
+            version = self.model.version
+            keys, args = lua_scripts.lookup_or_open_jobs(lookups, self.job_timeout, version)
+            # redis-py's Script loads the script again when a restarted Redis forgot it.
+            reply = lua_scripts.looked_up(await self.script(keys=keys, args=args))
+            if reply.entries is not None:
+                return [(entries, version) for entries in reply.entries]
+            self.model.serve(reply.served)
+        raise ProblemError(
+            503,
+            "The served model version is changing; try again.",
+            headers={"Retry-After": "1"},
+        )

@@ -73,7 +73,7 @@ class Services:
             metrics=metrics,
             redis=redis,
             celery=celery,
-            lookups=LookupOrOpen(redis, settings.job_timeout_seconds),
+            lookups=LookupOrOpen(redis, settings.job_timeout_seconds, model),
             jobs=jobs,
             model=model,
             dispatcher=dispatcher,

@@ -10,19 +10,17 @@ import gc
 import logging
 import os
 import sys
-import time
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.signals import heartbeat_sent, worker_init, worker_process_init, worker_ready
 
 from contract.broker import register_task_serializer
-from contract.model import MODEL_KEY, MODEL_TTL_SECONDS, ModelMetadata
-from worker import fenced_internals, metrics, process_state
+from worker import fenced_internals, process_state
 from worker.celery_conf import celery_conf
 from worker.events import BatchedTaskEvents
 from worker.model import ModelIntegrityError
+from worker.registry_mirror import RegistryMirror
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("irisq.worker")
@@ -84,50 +82,37 @@ def _refuse_bad_model(sender: Any = None, **_: Any) -> None:
         sys.stderr.flush()
         # os._exit: Celery would otherwise catch SystemExit in the signal and carry on.
         os._exit(REFUSED_EXIT_CODE)
-    _announcer.metadata = model.metadata
+    log.info("serving model %s", model.metadata.version)
 
 
-class _ModelAnnouncer:
-    """Keeps `irisq:model` alive while a worker runs: the gateway's readiness needs it."""
+class _Mirror:
+    """The main process's RegistryMirror, made once the model is known to load."""
 
-    every_seconds = 10.0
-    ttl_seconds = MODEL_TTL_SECONDS
+    mirror: RegistryMirror | None = None
 
-    def __init__(self) -> None:
-        self.metadata: ModelMetadata | None = None
-        self.client: redis.Redis | None = None
-        self.last = 0.0
-
-    def announce(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.metadata is None or (not force and now - self.last < self.every_seconds):
-            return
-        if self.client is None:
-            self.client = process_state.redis_client(app.conf.irisq_settings)
-        try:
-            self.client.set(MODEL_KEY, self.metadata.model_dump_json(), ex=self.ttl_seconds)
-            self.last = now
-        except redis.RedisError as exc:
-            log.warning("could not announce the model: %s", exc)
-
-
-_announcer = _ModelAnnouncer()
+    @classmethod
+    def sync(cls, force: bool = False) -> None:
+        if cls.mirror is None:
+            settings: WorkerSettings = app.conf.irisq_settings
+            cls.mirror = RegistryMirror(settings.model_dir, process_state.redis_client(settings))
+        cls.mirror.sync(force)
 
 
 @worker_ready.connect
 def _announce_on_ready(**_: Any) -> None:
-    _announcer.announce(force=True)
+    _Mirror.sync(force=True)
     _freeze_long_lived()  # the main process: after its consumer and pool are up
 
 
 @heartbeat_sent.connect
 def _announce_on_heartbeat(**_: Any) -> None:
-    _announcer.announce()
+    _Mirror.sync()
 
 
 @worker_process_init.connect
 def _start_per_process(**_: Any) -> None:
     settings: WorkerSettings = app.conf.irisq_settings
     process_state.store(settings)
-    metrics.record_model(process_state.model(settings).metadata)
+    # Follows the rollout from here on, and marks the versions this process answers with.
+    process_state.serving(settings)
     _freeze_long_lived()

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from celery.signals import (
     task_failure,
@@ -44,7 +44,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 INFERENCE_SECONDS = Histogram(
     "irisq_worker_inference_seconds",
-    "Time the model took to predict all items of one task",
+    "Time the model took to predict all items of one task, by the version that predicted",
+    ["model_version"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
     registry=REGISTRY,
 )
@@ -76,6 +77,37 @@ MODEL_INFO = Gauge(
     registry=REGISTRY,
 )
 
+# Beside TASKS (counted from Celery's signals, a time limit included): by the version a task
+# ran on, so a canary's failures show beside the served version's.
+VERSION_TASKS = Counter(
+    "irisq_worker_version_tasks",
+    "Tasks that ran on a model version, by version and outcome (success or failure)",
+    ["model_version", "outcome"],
+    registry=REGISTRY,
+)
+MODEL_LOAD_FAILURES = Counter(
+    "irisq_worker_model_load_failures",
+    "Versions a pool process could not load when the rollout named them (it keeps the one it had)",
+    ["version"],
+    registry=REGISTRY,
+)
+
+# Input drift and class mix by version, counted by worker.drift (which says why bins as
+# counters): 40 series per version with deciles, one per class.
+FEATURE_BINS = Counter(
+    "irisq_worker_feature_bin",
+    "Inputs by feature and by the bin of their model version's training deciles they fall in "
+    "(bin 0-9, each holding a tenth of the training rows)",
+    ["model_version", "feature", "bin"],
+    registry=REGISTRY,
+)
+PREDICTIONS = Counter(
+    "irisq_worker_predictions",
+    "Items predicted, by model version and predicted class",
+    ["model_version", "class"],
+    registry=REGISTRY,
+)
+
 # Beside the `.db` files, which are all prometheus_client reads there.
 LIVE_MARK_SUFFIX = ".live"
 
@@ -92,6 +124,21 @@ def observe_task_size(jobs: int, items: int) -> None:
 def record_model(metadata: ModelMetadata) -> None:
     _mark_live_process()
     MODEL_INFO.labels(metadata.name, metadata.version).set(1)
+
+
+class _HasMetadata(Protocol):
+    @property
+    def metadata(self) -> ModelMetadata: ...
+
+
+def record_answering(now: Sequence[_HasMetadata], before: Sequence[_HasMetadata]) -> None:
+    """The versions this process answers with are 1, those it stopped answering with 0."""
+    versions = {model.metadata.version for model in now}
+    for model in before:
+        if model.metadata.version not in versions:
+            MODEL_INFO.labels(model.metadata.name, model.metadata.version).set(0)
+    for model in now:
+        record_model(model.metadata)
 
 
 def _count_success(**_: Any) -> None:

@@ -1,4 +1,4 @@
-"""Model loading (checksum, unpickling, the forest against its metadata) and its evaluation."""
+"""Model loading (checksum, unpickling, the model against its metadata) and its evaluation."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import orjson
 import sklearn
 from pydantic import ValidationError
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from contract.model import ModelMetadata
 from worker.forest_table import MAX_TABLE_ENTRIES, ForestTable, forest_table, table_entries
@@ -155,8 +157,11 @@ class FlatForest:
 @dataclass(frozen=True)
 class LoadedModel:
     metadata: ModelMetadata
+    # The fitted classifier: a RandomForestClassifier, or any scikit-learn classifier with
+    # predict_proba (a Pipeline included). The name stays `forest`, the common case.
     forest: Any
-    # One of the two: the table, or for a forest too large for it the flat walk.
+    # For a forest, one of the two: the table, or for a forest too large for it the flat walk.
+    # Neither for another classifier: its own predict_proba answers.
     table: ForestTable | None
     flat: FlatForest | None
 
@@ -202,61 +207,111 @@ def _listed(values: Sequence[object]) -> str:
     return ", ".join(str(v) for v in values) or "none"
 
 
-def _class_mismatch(forest: Any, names: list[str]) -> str | None:
-    """Why the metadata's class names cannot name the forest's probability columns, if so.
+def _what(model: Any) -> str:
+    """The model as the refusals name it."""
+    return "the forest" if isinstance(model, RandomForestClassifier) else "the model"
+
+
+def _class_mismatch(model: Any, names: list[str]) -> str | None:
+    """Why the metadata's class names cannot name the model's probability columns, if so.
 
     The columns follow `classes_`. Labels given as strings must be the names, in order;
     numeric labels (iris's 0, 1, 2) are codes that the names name by position, unless the
     names are those very labels in another order.
     """
-    labels = [str(c) for c in forest.classes_]
+    labels = [str(c) for c in model.classes_]
     if len(labels) != len(names):
         return (
             f"classes: the metadata names {len(names)} ({_listed(names)}), "
-            f"the forest has {len(labels)} ({_listed(labels)})"
+            f"{_what(model)} has {len(labels)} ({_listed(labels)})"
         )
-    numeric = np.asarray(forest.classes_).dtype.kind in "biuf"
+    numeric = np.asarray(model.classes_).dtype.kind in "biuf"
     if labels == names or (numeric and sorted(labels) != sorted(names)):
         return None
-    return f"classes: the metadata names {_listed(names)}, the forest has {_listed(labels)}"
+    return f"classes: the metadata names {_listed(names)}, {_what(model)} has {_listed(labels)}"
 
 
-def _feature_mismatch(forest: Any, names: list[str]) -> str | None:
-    n_features = int(forest.n_features_in_)
+def _feature_mismatch(model: Any, names: list[str]) -> str | None:
+    n_features = int(model.n_features_in_)
     if n_features != len(names):
         return (
             f"features: the metadata lists {len(names)} ({_listed(names)}), "
-            f"the forest takes {n_features}"
+            f"{_what(model)} takes {n_features}"
         )
-    # Only a forest fitted on named columns (a DataFrame) knows their names.
-    forest_names = [str(n) for n in getattr(forest, "feature_names_in_", names)]
+    # Only a model fitted on named columns (a DataFrame) knows their names.
+    model_names = [str(n) for n in getattr(model, "feature_names_in_", names)]
     differ = [
-        f"{i + 1} is {ours!r} in the metadata, {theirs!r} in the forest"
-        for i, (ours, theirs) in enumerate(zip(names, forest_names, strict=True))
+        f"{i + 1} is {ours!r} in the metadata, {theirs!r} in {_what(model)}"
+        for i, (ours, theirs) in enumerate(zip(names, model_names, strict=True))
         if ours != theirs
     ]
     return f"feature names: {'; '.join(differ)}" if differ else None
 
 
-def _check_forest(forest: Any, metadata: ModelMetadata, path: Path) -> None:
-    """Refuse a file that is not a fitted forest answering the metadata's question."""
-    if not isinstance(forest, RandomForestClassifier):
+def _check_classifier(model: Any, path: Path) -> None:
+    """Refuse a file that is not a fitted scikit-learn classifier with predict_proba."""
+    kind = type(model).__name__
+    if not hasattr(model, "predict_proba"):
         raise ModelIntegrityError(
-            f"model file {path} holds a {type(forest).__name__}, not a RandomForestClassifier"
+            f"model file {path} holds a {kind}, not a classifier with predict_proba"
         )
-    if not hasattr(forest, "estimators_"):
-        raise ModelIntegrityError(f"model file {path} holds a forest that was never fitted")
-    if forest.n_outputs_ != 1:
+    try:
+        check_is_fitted(model)
+    except NotFittedError as exc:
         raise ModelIntegrityError(
-            f"model file {path} holds a forest of {forest.n_outputs_} outputs; "
+            f"model file {path} holds a {kind} that was never fitted"
+        ) from exc
+    except TypeError as exc:
+        # check_is_fitted's answer for an object without `fit`.
+        raise ModelIntegrityError(
+            f"model file {path} holds a {kind}, not a scikit-learn estimator"
+        ) from exc
+    missing = [name for name in ("classes_", "n_features_in_") if not hasattr(model, name)]
+    if missing:
+        raise ModelIntegrityError(
+            f"model file {path} holds a {kind} without {' or '.join(missing)}: its "
+            "probabilities' classes or the features it takes cannot be checked"
+        )
+
+
+def _check_one_output(model: Any, path: Path) -> None:
+    """Refuse a model that answers anything but one probability per class for each item."""
+    if isinstance(model, RandomForestClassifier):
+        if model.n_outputs_ != 1:
+            raise ModelIntegrityError(
+                f"model file {path} holds a forest of {model.n_outputs_} outputs; "
+                "a model answers one class per item"
+            )
+        return
+    # Other classifiers say it only by answering: one row of zeros costs one call at load.
+    row = np.zeros((1, int(model.n_features_in_)))
+    try:
+        shape = np.shape(model.predict_proba(row))
+    except Exception as exc:
+        raise ModelIntegrityError(
+            f"model file {path} holds a {type(model).__name__} whose predict_proba fails on "
+            f"one row: {type(exc).__name__}: {exc}"
+        ) from exc
+    if shape != (1, len(model.classes_)):
+        raise ModelIntegrityError(
+            f"model file {path} holds a {type(model).__name__} whose predict_proba gives "
+            f"shape {shape} for one row of {len(model.classes_)} classes; "
             "a model answers one class per item"
         )
+
+
+def _check_model(model: Any, metadata: ModelMetadata, path: Path) -> None:
+    """Refuse a file that is not a fitted classifier answering the metadata's question."""
+    _check_classifier(model, path)
+    if isinstance(model, RandomForestClassifier) and not hasattr(model, "estimators_"):
+        raise ModelIntegrityError(f"model file {path} holds a forest that was never fitted")
+    _check_one_output(model, path)
     feature_names = [feature.get("name", "") for feature in metadata.features]
     problems = [
         problem
         for problem in (
-            _class_mismatch(forest, metadata.classes),
-            _feature_mismatch(forest, feature_names),
+            _class_mismatch(model, metadata.classes),
+            _feature_mismatch(model, feature_names),
         )
         if problem is not None
     ]
@@ -272,7 +327,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     path = model_dir / MODEL_FILE
     _warn_on_other_version(metadata)
     try:
-        forest = joblib.load(io.BytesIO(data))
+        model = joblib.load(io.BytesIO(data))
     except Exception as exc:
         # A file that matches its checksum yet won't unpickle (written corrupt or truncated,
         # another library version): the same refusal as a mismatch.
@@ -281,7 +336,11 @@ def load_model(model_dir: Path) -> LoadedModel:
             f"(trained with scikit-learn {metadata.sklearn_version}, "
             f"this worker runs {sklearn.__version__})"
         ) from exc
-    _check_forest(forest, metadata, path)
+    _check_model(model, metadata, path)
+    if not isinstance(model, RandomForestClassifier):
+        log.info("model loaded version=%s dir=%s", metadata.version, model_dir)
+        return LoadedModel(metadata=metadata, forest=model, table=None, flat=None)
+    forest = model
     # scikit-learn's own call (a large batch without a table) then adds the trees in the
     # forest's order, as the table and the flat walk do: with more jobs, threads add them in
     # the order they finish, and the last bit of a sum can differ.

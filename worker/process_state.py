@@ -11,6 +11,7 @@ from redis.commands.core import Script as RedisScript
 from contract.lua_scripts import Script, source
 from worker.model import LoadedModel, load_model
 from worker.registry import served_dir
+from worker.serving import ServingSet
 from worker.settings import WorkerSettings
 
 
@@ -31,14 +32,15 @@ class Store:
 
 _model: LoadedModel | None = None
 _store: Store | None = None
+_serving: ServingSet | None = None
 
 
 def preload_model(settings: WorkerSettings) -> LoadedModel:
     """Load the served model in the worker's main process, before the pool forks.
 
     Every pool process then shares it (copy-on-write), and a model that cannot load stops
-    the worker at start instead of failing each task. The served version is read here only:
-    a promotion reaches a worker at its next start.
+    the worker at start instead of failing each task. A promotion later reaches each pool
+    process through its `serving` set, without a restart.
     """
     global _model
     _model = load_model(served_dir(settings.model_dir))
@@ -48,6 +50,18 @@ def preload_model(settings: WorkerSettings) -> LoadedModel:
 def model(settings: WorkerSettings) -> LoadedModel:
     """The model; loaded on first use where no worker start preloaded it (tests, bench)."""
     return _model if _model is not None else preload_model(settings)
+
+
+def serving(settings: WorkerSettings) -> ServingSet:
+    """The versions this process answers with, following the rollout from its own thread.
+
+    Made in the pool process, never before the fork: a thread does not survive one.
+    """
+    global _serving
+    if _serving is None or _serving.pid != os.getpid():
+        _serving = ServingSet.serving(settings.model_dir, model(settings))
+        _serving.start(redis_client(settings))
+    return _serving
 
 
 def store(settings: WorkerSettings) -> Store:

@@ -1,11 +1,15 @@
 """The model registry: versions side by side under MODEL_DIR, and the record of the served one.
 
     MODEL_DIR/versions/<version>/model.joblib, model_metadata.json   one per trained version
-    MODEL_DIR/served.json   {"served": version, "history": [{"version", "promoted_at", "via"}]}
+    MODEL_DIR/served.json   {"served": version, "canary": {"version", "percent"} | null,
+                             "generation": n, "history": [{"version", "promoted_at", "via"}]}
 
 Without served.json, MODEL_DIR itself is the model directory (the layout `python -m
 worker.train` writes), and workers serve it as it is. Training a version is worker/train.py's
 `train_version`: the worker reads this module at start and needs none of the training code.
+
+Every change of the record raises its generation; the running system follows the record's
+mirror in Redis (contract/rollout.py), which only a newer generation replaces.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from contract.http import FEATURES
 from contract.model import ModelMetadata
+from contract.rollout import CanaryView, RegistryVersion, RegistryView, Rollout
 from worker.model import (
     ModelIntegrityError,
     load_model,
@@ -50,23 +55,43 @@ class RegistryError(RuntimeError):
 class Promotion(BaseModel):
     version: VersionName
     promoted_at: str
-    # A rollback serves an earlier version again; the next rollback goes back past it.
-    via: Literal["promote", "rollback"] = "promote"
+    # A rollback serves an earlier version again; the next rollback goes back past it. A
+    # canary's start and end change no served version.
+    via: Literal["promote", "rollback", "canary", "canary-ended"] = "promote"
+
+
+class Canary(BaseModel):
+    version: VersionName
+    # The share of computed items it computes.
+    percent: int = Field(ge=1, le=99)
 
 
 class ServedRecord(BaseModel):
     served: VersionName
+    canary: Canary | None = None
+    generation: int = 0
     history: list[Promotion]
 
     def served_stack(self) -> list[str]:
         """The versions a rollback goes back through, the served one last."""
         stack: list[str] = []
         for entry in self.history:
+            if entry.via in ("canary", "canary-ended"):
+                continue
             if entry.via == "rollback" and stack:
                 stack.pop()
             else:
                 stack.append(entry.version)
         return stack
+
+    def rollout(self) -> Rollout:
+        canary = self.canary
+        return Rollout(
+            served=self.served,
+            canary=canary.version if canary else None,
+            canary_percent=canary.percent if canary else 0,
+            generation=self.generation,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,24 @@ def served_dir(root: Path) -> Path:
     """The directory workers load: the served version's, or `root` itself without a record."""
     record = read_served(root)
     return root if record is None else root / VERSIONS_DIR / record.served
+
+
+def read_rollout(root: Path) -> Rollout:
+    """The versions that answer, as the record says; without one, `root`'s own model at
+    generation 0."""
+    record = read_served(root)
+    if record is None:
+        return Rollout(served=read_metadata(root).version)
+    return record.rollout()
+
+
+def version_path(root: Path, version: str) -> Path:
+    """Where a version of the rollout is: its directory, or `root` for the layout without
+    a registry, whose one model is `root` itself."""
+    directory = version_dir(root, version)
+    if directory.is_dir() or read_served(root) is not None:
+        return directory
+    return root
 
 
 def _now() -> str:
@@ -179,31 +222,68 @@ def _check(root: Path, version: str, refusing: str) -> None:
         raise RegistryError(f"{refusing}: {exc}") from exc
 
 
-def promote(root: Path, version: str) -> tuple[ServedRecord, str | None]:
-    """Serve `version` from the workers' next start; returns the record and the one it follows.
+def promote(
+    root: Path, version: str, canary_percent: int | None = None
+) -> tuple[ServedRecord, str | None]:
+    """Serve `version`, or with `canary_percent` make it the canary computing that share of
+    computed items; returns the record and the version served before.
 
-    Promoting the served version changes nothing (the one it follows is itself).
+    Promoting the served version changes nothing (the one before is itself); promoting the
+    canary without a share finishes its rollout.
     """
     with _locked(root):
         record = read_served(root)
         if record is not None and record.served == version:
+            if canary_percent is not None:
+                raise RegistryError(f"{version} is the served version; it cannot be a canary")
             return record, version
+        if canary_percent is not None and record is None:
+            raise RegistryError(
+                f"refusing a canary of {version}: no version was ever promoted to compare it "
+                "with; promote one first"
+            )
         _check(root, version, f"refusing to promote {version}")
         before = record.served if record is not None else None
         history = record.history if record is not None else []
-        record = ServedRecord(
-            served=version, history=[*history, Promotion(version=version, promoted_at=_now())]
-        )
+        generation = record.generation + 1 if record is not None else 1
+        now = _now()
+        if canary_percent is not None and record is not None:
+            record = ServedRecord(
+                served=record.served,
+                canary=Canary(version=version, percent=canary_percent),
+                generation=generation,
+                history=[*history, Promotion(version=version, promoted_at=now, via="canary")],
+            )
+        else:
+            record = ServedRecord(
+                served=version,
+                generation=generation,
+                history=[*history, Promotion(version=version, promoted_at=now)],
+            )
         _write_served(root, record)
         return record, before
 
 
 def rollback(root: Path) -> tuple[ServedRecord, str]:
-    """Serve the version served before the current one; returns the record and the one left."""
+    """End the canary, or else serve the version served before the current one; returns
+    the record and the version that no longer answers."""
     with _locked(root):
         record = read_served(root)
         if record is None:
             raise RegistryError("nothing to roll back: no version was ever promoted")
+        now = _now()
+        if record.canary is not None:
+            left = record.canary.version
+            record = ServedRecord(
+                served=record.served,
+                generation=record.generation + 1,
+                history=[
+                    *record.history,
+                    Promotion(version=left, promoted_at=now, via="canary-ended"),
+                ],
+            )
+            _write_served(root, record)
+            return record, left
         stack = record.served_stack()
         if len(stack) < 2:
             raise RegistryError(
@@ -213,9 +293,10 @@ def rollback(root: Path) -> tuple[ServedRecord, str]:
         _check(root, version, f"refusing to roll back to {version}")
         record = ServedRecord(
             served=version,
+            generation=record.generation + 1,
             history=[
                 *record.history,
-                Promotion(version=version, promoted_at=_now(), via="rollback"),
+                Promotion(version=version, promoted_at=now, via="rollback"),
             ],
         )
         _write_served(root, record)
@@ -225,7 +306,11 @@ def rollback(root: Path) -> tuple[ServedRecord, str]:
 def list_versions(root: Path) -> list[VersionSummary]:
     """Every version in the registry, oldest trained first."""
     record = read_served(root)
-    promoted_at = {entry.version: entry.promoted_at for entry in (record.history if record else [])}
+    promoted_at = {
+        entry.version: entry.promoted_at
+        for entry in (record.history if record else [])
+        if entry.via in ("promote", "rollback")
+    }
     versions = root / VERSIONS_DIR
     summaries = []
     for path in versions.iterdir() if versions.is_dir() else []:
@@ -247,3 +332,41 @@ def list_versions(root: Path) -> list[VersionSummary]:
             )
         )
     return sorted(summaries, key=lambda s: (s.metadata.trained_at if s.metadata else "", s.version))
+
+
+def registry_view(root: Path) -> RegistryView:
+    """The registry as `GET /models` lists it."""
+    record = read_served(root)
+    canary = record.canary if record is not None else None
+    versions = [
+        RegistryVersion(
+            version=summary.version,
+            served=summary.served,
+            canary=canary is not None and canary.version == summary.version,
+            promoted_at=summary.promoted_at,
+            metadata=summary.metadata,
+            problem=summary.problem,
+        )
+        for summary in list_versions(root)
+    ]
+    if record is None:
+        # The layout without a registry: its one model, served.
+        try:
+            metadata = read_metadata(root)
+        except ModelIntegrityError:
+            return RegistryView(served=None, canary=None, versions=versions)
+        versions.append(
+            RegistryVersion(
+                version=metadata.version,
+                served=True,
+                canary=False,
+                promoted_at=None,
+                metadata=metadata,
+            )
+        )
+        return RegistryView(served=metadata.version, canary=None, versions=versions)
+    return RegistryView(
+        served=record.served,
+        canary=CanaryView(version=canary.version, percent=canary.percent) if canary else None,
+        versions=versions,
+    )

@@ -22,9 +22,9 @@ from contract.tasks import (
     readable_job_ids,
     unpack_rows,
 )
-from worker import metrics, process_state
+from worker import drift, metrics, process_state
 from worker.failures import InvalidTaskPayload, PredictRequest, fail_jobs, public_error
-from worker.model import FloatArray
+from worker.model import FloatArray, LoadedModel
 from worker.rows import canonical_matrix
 from worker.settings import WorkerSettings
 
@@ -142,7 +142,9 @@ def predict(self: Task, jobs: TaskPayload) -> dict[str, int]:
 def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[str, int]:
     started = time.time()
     store = process_state.store(settings)
-    model = process_state.model(settings)
+    # The versions in force when the task starts: it runs wholly on the one drawn here.
+    answering = process_state.serving(settings).answering
+    model = answering.choose()
     job_ids = _job_ids(jobs)
     # Only the jobs still open run: a finished job is never changed (a task run again).
     keys, args = lua_scripts.mark_running(job_ids, started, task_id)
@@ -154,12 +156,31 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
             log.info("task=%s jobs=0: every job already finished", task_id)
             return {"jobs": 0, "items": 0}
 
+    try:
+        return _predict_on(model, answering.served, task_id, jobs, job_ids, started, settings)
+    except Exception:
+        metrics.VERSION_TASKS.labels(model.metadata.version, "failure").inc()
+        raise
+
+
+def _predict_on(
+    model: LoadedModel,
+    served: LoadedModel,
+    task_id: str,
+    jobs: TaskPayload,
+    job_ids: list[str],
+    started: float,
+    settings: WorkerSettings,
+) -> dict[str, int]:
+    """The still-open jobs of a task predicted by `model`, recorded, and announced."""
+    store = process_state.store(settings)
     matrix, counts = _rows(jobs)
     metrics.observe_task_size(jobs=len(jobs), items=len(matrix))
-    with metrics.INFERENCE_SECONDS.time():
-        proba = model.predict_proba(matrix)
-
     version = model.metadata.version
+    with metrics.INFERENCE_SECONDS.labels(version).time():
+        proba = model.predict_proba(matrix)
+    drift.RECORDER.observe(model.metadata, matrix, proba.argmax(axis=1))
+
     finished = time.time()
     results = _ResultsJson(model.metadata.classes, proba)
     job_results: list[bytes] = []
@@ -190,10 +211,12 @@ def _predict(task_id: str, jobs: TaskPayload, settings: WorkerSettings) -> dict[
         cache_ttl_seconds=settings.cache_ttl_seconds,
         model_version=version,
         model_version_json=model.version_json,
-        model_metadata_json=model.metadata_json,
+        # The announcement is the served version's, whichever version computed the task.
+        model_metadata_json=served.metadata_json,
     )
     # One call: the records, the cache entries, the model announcement, then the message.
     store.record_results(keys=keys, args=args)
+    metrics.VERSION_TASKS.labels(version, "success").inc()
     log.info(
         "task=%s jobs=%d items=%d model=%s seconds=%.4f",
         task_id,

@@ -1,20 +1,25 @@
 -- The lookups of a batch of requests, each one's job opened when any of its items is missing.
--- KEYS: the open jobs' index; then per lookup: its items' cache keys (none when no model is
---   known yet), its job key.
--- ARGV: the job timeout in seconds; then per lookup: its cache key count, its item count,
---   its creation time, and 1 when it may open a job (0 while the store is full).
--- Returns per lookup the cached values, false for a miss (every item, without cache keys).
+-- KEYS: the open jobs' index, the rollout hash; then per lookup: its items' cache keys (none
+--   when no model is known yet), its job key.
+-- ARGV: the job timeout in seconds, the model version the cache keys carry ('' for none);
+--   then per lookup: its cache key count, its item count, its creation time, and 1 when it
+--   may open a job (0 while the store is full).
+-- Returns {1, per lookup the cached values, false for a miss (every item, without cache
+-- keys)}; or, when the version is not the served one, {0, the served version or ''} and
+-- nothing is read or written: cache hits are answered only for the version served now.
 -- A job is opened queued, with the request's cached entries (null for a miss), and its
 -- deadline is its creation time plus the timeout (contract/jobs.py). A lookup that may not
 -- open one writes nothing: its misses are refused by the gateway.
 local timeout = tonumber(ARGV[1])
 local open_jobs = KEYS[1]
+local served = redis.call('HGET', KEYS[2], 'served') or ''
+if served ~= ARGV[2] then return {0, served} end
 local prefix_length = string.len('irisq:job:')
 local results = {}
-local base = 1
-for arg = 2, #ARGV, 4 do
+local base = 2
+for arg = 3, #ARGV, 4 do
   local n_keys, n = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
-  local found, parts, missing = {}, {}, n_keys < n
+  local found, parts, missing, hit = {}, {}, n_keys < n, false
   for i = 1, n do found[i] = false; parts[i] = 'null' end
   -- MGET in chunks: Lua's unpack() has a stack limit of a few thousand values.
   for first = 1, n_keys, 4000 do
@@ -23,7 +28,7 @@ for arg = 2, #ARGV, 4 do
     for i = first, last do
       local value = chunk[i - first + 1]
       found[i] = value
-      if value then parts[i] = value else missing = true end
+      if value then parts[i] = value; hit = true else missing = true end
     end
   end
   if missing and ARGV[arg + 3] == '1' then
@@ -32,8 +37,11 @@ for arg = 2, #ARGV, 4 do
       'cached', '[' .. table.concat(parts, ',') .. ']')
     redis.call('ZADD', open_jobs, tonumber(ARGV[arg + 2]) + timeout,
       string.sub(job, prefix_length + 1))
+    -- The version of its cached entries, when it has any: its computed items may come from
+    -- another (a canary), and its answer then labels each item.
+    if hit then redis.call('HSET', job, 'cached_version', ARGV[2]) end
   end
   results[#results + 1] = found
   base = base + n_keys + 1
 end
-return results
+return {1, results}

@@ -23,6 +23,8 @@ export type PredictionResponse = Schemas["PredictionResponse"];
 export type JobAccepted = Schemas["JobAccepted"];
 export type JobView = Schemas["JobView"];
 export type ModelMetadata = Schemas["ModelMetadata"];
+/** GET /model: the served version's metadata, the canary, and every version answering. */
+export type ServedModel = Schemas["ServedModel"];
 
 // Problem details have no schema in the OpenAPI document (its error responses name only the
 // media type), so their shape is written here.
@@ -104,7 +106,7 @@ export interface ApiClient {
    * failed. Null where the browser has no EventSource. The caller closes the stream.
    */
   jobEvents(jobId: string): EventStream | null;
-  getModel(signal?: AbortSignal): Promise<ModelMetadata>;
+  getModel(signal?: AbortSignal): Promise<ServedModel>;
 }
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -198,7 +200,7 @@ export function createApiClient(
         headers: { Accept: "application/json" },
         signal,
       });
-      return (await response.json()) as ModelMetadata;
+      return (await response.json()) as ServedModel;
     },
   };
 }

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from gateway.errors import problem_response
 from gateway.services import Services, ServicesDep
@@ -37,18 +37,38 @@ async def _check_model(services: Services) -> str:
     return "ok" if metadata else "unknown: no worker has announced a model"
 
 
+async def _load_failures(services: Services) -> dict[str, str]:
+    """The versions some worker process could not load, and why: it answers with the one it
+    had, so the service is ready, and says so."""
+    try:
+        reports = await services.model.reports()
+    except RedisError:
+        return {}
+    return {
+        f"{report.process} {version}": reason
+        for report in reports
+        for version, reason in report.failed.items()
+    }
+
+
 @router.get("/ready", responses={503: {"description": "A check failed; the body names it"}})
 async def ready(services: ServicesDep) -> Response:
-    """Readiness: Redis answers, a worker answers, and the model metadata is known."""
-    redis, workers, model = await asyncio.gather(
+    """Readiness: Redis answers, a worker answers, and the model metadata is known.
+
+    `model_load_failures` names the worker processes that could not load a promoted
+    version (they keep answering with the one they had)."""
+    redis, workers, model, failures = await asyncio.gather(
         _check_redis(services),
         services.workers.status(),
         _check_model(services),
+        _load_failures(services),
     )
     checks = {"redis": redis, "workers": workers, "model": model}
     failed = [name for name, result in checks.items() if result != "ok"]
     if failed:
         return problem_response(503, f"Not ready: {', '.join(failed)}", extra={"checks": checks})
+    if failures:
+        return JSONResponse({"status": "ready", "checks": checks, "model_load_failures": failures})
     return Response(
         b'{"status":"ready","checks":{"redis":"ok","workers":"ok","model":"ok"}}',
         media_type="application/json",

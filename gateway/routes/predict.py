@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from contract.answers import items_json, response_json
+from contract.answers import items_json, labelled_items_json, response_json
 from contract.cache_keys import canonical_rows
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse, measurements
 from contract.jobs import JobStatus, new_job_id
@@ -214,10 +214,9 @@ async def predict(request: Request) -> Response:
 
     # Look up or open: one Redis trip answers every cached item and, when any is missing,
     # opens the job for the rest.
-    version = services.model.version
     job_id = new_job_id()
-    cached = await services.lookups.lookup_or_open(
-        Lookup(len(values), key_suffixes, version, job_id, time.time(), may_open=not full)
+    cached, version = await services.lookups.lookup_or_open(
+        Lookup(len(values), key_suffixes, job_id, time.time(), may_open=not full)
     )
     if hits := len(cached) - cached.count(None):
         metrics.cache_hits.inc(hits)
@@ -247,4 +246,10 @@ async def predict(request: Request) -> Response:
     if outcome["status"] == JobStatus.FAILED:
         metrics.jobs_failed.inc()
         raise ProblemError(500, outcome["error"], extra={"job_id": job_id})
-    return _answer(outcome["model_version"], job_id, items_json(cached, outcome["results"]))
+    computed_by = outcome["model_version"]
+    if hits and computed_by != version and version is not None:
+        # A canary computed the misses: each item names the version that computed it.
+        items = labelled_items_json(cached, version, outcome["results"], computed_by)
+    else:
+        items = items_json(cached, outcome["results"])
+    return _answer(computed_by, job_id, items)

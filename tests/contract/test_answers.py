@@ -16,7 +16,13 @@ import orjson
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from contract.answers import ItemTemplates, items_json, predictions, response_json
+from contract.answers import (
+    ItemTemplates,
+    items_json,
+    labelled_items_json,
+    predictions,
+    response_json,
+)
 from contract.http import ItemResult, PredictionResponse
 from contract.jobs import new_job_id
 from worker.tasks import _ResultsJson
@@ -90,6 +96,22 @@ def test_answers_are_the_models_json_cached_computed_and_mixed(
 def test_the_templates_spell_the_models_fields_in_their_order() -> None:
     templates = ItemTemplates(["x"])
     item = templates.computed_item % (templates.heads[0], b"1.0")
-    assert list(orjson.loads(item)) == list(ItemResult.model_fields)
+    # `model_version` is left out of an item unless the answer mixes versions.
+    assert list(orjson.loads(item)) == [*ItemResult.model_fields][:-1]
+    assert [*ItemResult.model_fields][-1] == "model_version"
     answer = response_json("v", None, items_json([], b"[]"))
     assert list(orjson.loads(answer)) == list(PredictionResponse.model_fields)
+
+
+def test_an_answer_mixing_versions_names_each_items_version_and_is_the_models_json() -> None:
+    templates = ItemTemplates(["a", "b"])
+    entry = templates.cache_entry % (templates.heads[1], b"0.25", b"0.75")
+    computed = b"[" + templates.computed_item % (templates.heads[0], b"1.0", b"0.0") + b"]"
+    items = labelled_items_json([None, entry], "rf-000000000001", computed, "rf-000000000002")
+    answer = response_json("rf-000000000002", "j", items)
+    assert answer == _dumped(answer)
+    parsed = orjson.loads(answer)["items"]
+    assert [(i["cached"], i["model_version"]) for i in parsed] == [
+        (False, "rf-000000000002"),
+        (True, "rf-000000000001"),
+    ]

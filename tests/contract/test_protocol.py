@@ -19,6 +19,7 @@ from contract.messages import (
     parse,
     started_message,
 )
+from contract.rollout import RolloutField
 from contract.tasks import pack_rows, readable_job_ids, task_job
 
 # Words in quotes in the scripts that are neither Redis commands nor job-record names.
@@ -33,7 +34,7 @@ def test_every_script_spells_only_the_records_own_names(script: Script) -> None:
     # The scripts write the job record by name: a renamed field or status must rename them.
     code = re.sub(r"--[^\n]*", "", source(script))
     quoted = set(re.findall(r"'([a-z_]+(?::[a-z_]+)*:?)'", code, flags=re.IGNORECASE))
-    known = {*JobField, *JobStatus, *REDIS_COMMANDS, *LUA_WORDS, JOB_KEY_PREFIX}
+    known = {*JobField, *JobStatus, *RolloutField, *REDIS_COMMANDS, *LUA_WORDS, JOB_KEY_PREFIX}
     assert quoted <= known, f"{script}.lua spells {sorted(quoted - known)}"
 
 

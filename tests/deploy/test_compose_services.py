@@ -13,6 +13,7 @@ from tests.support.stackfiles import (
     BUILT,
     ROOT,
     SERVICES,
+    TOOLS,
     bind_mounts,
     compose,
     container_ports,
@@ -38,7 +39,10 @@ def test_each_build_context_and_dockerfile_exist(name: str) -> None:
 
 def test_every_image_is_built_here_or_pinned() -> None:
     for name, service in services().items():
-        if name in BUILT:
+        if name in TOOLS:
+            # A tool runs an image built here.
+            assert service["image"] in {services()[built]["image"] for built in BUILT}, name
+        elif name in BUILT:
             # Our own images: named so they can be pushed and run on other machines.
             assert service["image"].startswith(f"irisq/{name}:"), name
         else:
@@ -50,6 +54,23 @@ def test_every_bind_mounted_path_exists(name: str) -> None:
     """Prometheus and Grafana mount monitoring/: those paths must be in the repository."""
     for source, target in bind_mounts(services()[name]):
         assert (ROOT / source).exists(), f"{name} mounts {source} at {target}: missing"
+
+
+def test_the_model_registry_is_a_volume_workers_read_and_only_the_models_service_writes() -> None:
+    """Every worker replica serves from one registry; the image's registry fills it."""
+    worker, models = services()["worker"], services()["models"]
+    model_dir = dockerfile.parse(BUILT["worker"])[-1].env()["MODEL_DIR"]
+    assert f"models:{model_dir}:ro" in worker["volumes"]
+    assert f"models:{model_dir}" in models["volumes"]
+    assert "models" in compose()["volumes"]
+    # The same image, so its commands and its registry are the worker's own.
+    assert models["image"] == worker["image"]
+    assert models["entrypoint"] == ["python", "-m", "worker.models"]
+    assert models["profiles"] == ["tools"], "run on demand, never by `compose up`"
+    # The image builds its registry with a served version: a fresh volume serves it.
+    text = BUILT["worker"].read_text()
+    assert f"worker.models --model-dir {model_dir} train" in text
+    assert f"worker.models --model-dir {model_dir} promote" in text
 
 
 def test_the_worker_can_be_scaled() -> None:
@@ -94,7 +115,7 @@ def _has_healthcheck(name: str, service: dict[str, Any]) -> bool:
     return False
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(SERVICES - TOOLS))
 def test_every_service_has_a_healthcheck(name: str) -> None:
     assert _has_healthcheck(name, services()[name])
 
@@ -114,7 +135,7 @@ def test_no_service_waits_for_the_workers() -> None:
         assert "worker" not in service.get("depends_on", {}), name
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(SERVICES - TOOLS))
 def test_every_service_restarts_and_has_resource_limits(name: str) -> None:
     service = services()[name]
     assert service.get("restart") in {"unless-stopped", "always", "on-failure"}

@@ -24,6 +24,8 @@ WRITES: dict[str, set[str]] = {
     "gateway": set(),
     # Prometheus' multiprocess files, in a temporary directory (worker/metrics_dir.py).
     "worker": {"/tmp"},
+    # The model registry: versions trained, the served record.
+    "models": {"/app/models"},
     "celery-exporter": set(),
     "prometheus": {"/prometheus"},  # the time-series database
     # Its database and plugins; plugin downloads are staged in /tmp.

@@ -110,13 +110,14 @@ def test_the_image_runs_the_same_command_as_make_run(name: str) -> None:
     assert "entrypoint" not in service, "compose overrides the image's entrypoint"
 
 
-def test_the_worker_image_trains_its_model_with_the_local_training_command() -> None:
+def test_the_worker_image_builds_its_registry_with_the_registry_commands() -> None:
+    """The image's registry holds one version trained and served by the commands a user runs
+    (`python -m worker.models`), where MODEL_DIR points."""
     stages = dockerfile.parse(BUILT["worker"])
-    train = " ".join(SERVICE_COMMANDS["train"])
-    runs = [r.args for s in stages for r in s.all("RUN") if train in r.args]
-    assert runs, f"no RUN ... {train}"
-    model_dir = re.search(re.escape(train) + r" --model-dir (\S+)", runs[0])
-    assert model_dir, runs[0]
+    runs = " ".join(r.args for s in stages for r in s.all("RUN"))
+    model_dir = re.search(r"python -m worker\.models --model-dir (\S+) train", runs)
+    assert model_dir, runs
+    assert f"python -m worker.models --model-dir {model_dir.group(1)} promote" in runs
     final = stages[-1]
     assert final.env()["MODEL_DIR"] == model_dir.group(1)
     copied = [c.args for c in final.all("COPY")]

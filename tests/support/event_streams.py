@@ -19,7 +19,9 @@ import redis
 from celery import Celery
 
 from contract.jobs import new_job_id
-from contract.lua_scripts import Lookup, Script, lookup_or_open_jobs, source
+from contract.lua_scripts import Lookup, Script, looked_up, lookup_or_open_jobs, source
+from contract.messages import as_bytes
+from contract.rollout import ROLLOUT_KEY, RolloutField
 from contract.tasks import TASK_NAME, task_job
 
 ITEM = [5.1, 3.5, 1.4, 0.2]
@@ -29,9 +31,14 @@ JOB_TIMEOUT = b"600"
 def open_jobs(client: redis.Redis, count: int) -> list[str]:
     """`count` queued jobs of one item each, recorded as the gateway records them."""
     job_ids = [new_job_id() for _ in range(count)]
-    lookups = [Lookup(1, None, None, job_id, time.time()) for job_id in job_ids]
-    keys, args = lookup_or_open_jobs(lookups, JOB_TIMEOUT)
-    client.register_script(source(Script.LOOKUP_OR_OPEN_JOBS))(keys=keys, args=args)
+    lookups = [Lookup(1, None, job_id, time.time()) for job_id in job_ids]
+    # The version must be the served one, or the script opens nothing; no lookup has keys.
+    served = as_bytes(client.hget(ROLLOUT_KEY, RolloutField.SERVED))
+    keys, args = lookup_or_open_jobs(lookups, JOB_TIMEOUT, served.decode() if served else None)
+    reply = looked_up(
+        client.register_script(source(Script.LOOKUP_OR_OPEN_JOBS))(keys=keys, args=args)
+    )
+    assert reply.entries is not None, "the served version changed under the test"
     return job_ids
 
 

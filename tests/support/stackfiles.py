@@ -22,7 +22,12 @@ GRAFANA_DATASOURCE = ROOT / "monitoring/grafana/provisioning/datasources/datasou
 GRAFANA_DASHBOARDS_PROVIDER = ROOT / "monitoring/grafana/provisioning/dashboards/dashboards.yml"
 GRAFANA_DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "irisq.json"
 
-SERVICES = {"redis", "gateway", "worker", "celery-exporter", "prometheus", "grafana", "frontend"}
+SERVICES = {
+    "redis", "gateway", "worker", "models", "celery-exporter", "prometheus", "grafana", "frontend"
+}  # fmt: skip
+# Services run on demand (`docker compose run --rm NAME ...`), never by `compose up`: they have
+# no healthcheck, restart policy or resource limits of a long-running service.
+TOOLS = {"models"}
 # The services built from this repository, and their Dockerfiles.
 BUILT = {
     "gateway": ROOT / "gateway" / "Dockerfile",

@@ -17,12 +17,21 @@ import pytest
 import redis
 
 from contract.model import MODEL_KEY
-from scripts.stack import ROOT, LocalStack, wait_until
+from contract.rollout import Rollout
+from scripts.stack import ROOT, LocalStack, free_port, wait_until
 from tests.support.processes import discard_stack, new_stack
 from tests.support.workers import refusal_line
 from worker import process_state
-from worker.model import METADATA_FILE, MODEL_FILE, load_model
-from worker.registry import SERVED_FILE, VERSIONS_DIR, served_dir
+from worker.model import METADATA_FILE, MODEL_FILE, load_model, read_metadata
+from worker.registry import (
+    SERVED_FILE,
+    VERSIONS_DIR,
+    read_rollout,
+    read_served,
+    registry_view,
+    served_dir,
+    version_path,
+)
 from worker.settings import WorkerSettings
 from worker.train import train_version
 
@@ -33,12 +42,15 @@ pytestmark = pytest.mark.slow
 TREES = 10
 REFUSED = 1
 
+NO_REDIS = f"redis://127.0.0.1:{free_port()}/0"
+
 
 def models(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m worker.models ARGS` with MODEL_DIR=root, as a user runs it."""
+    """`python -m worker.models ARGS` with MODEL_DIR=root, as a user runs it, with no
+    Redis where REDIS_URL points (no worker runs)."""
     return subprocess.run(
         [sys.executable, "-m", "worker.models", *args],
-        env={**os.environ, "MODEL_DIR": str(root)},
+        env={**os.environ, "MODEL_DIR": str(root), "REDIS_URL": NO_REDIS},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -108,7 +120,9 @@ def test_a_version_is_served_once_promoted_and_rollback_serves_the_one_before(
     assert listed["versions"][0]["trained_at"]
     assert listed["versions"][0]["holdout_accuracy"] >= 0.85
 
-    assert "next start" in succeeds(root, "promote", first)
+    promoted = succeeds(root, "promote", first)
+    assert f"{first} is served now" in promoted
+    assert "Redis not reached" in promoted
     listed = listing(root)
     assert listed["served"] == first
     assert listed["versions"][0]["served"] is True
@@ -119,7 +133,7 @@ def test_a_version_is_served_once_promoted_and_rollback_serves_the_one_before(
     succeeds(root, "promote", second)
     assert listing(root)["served"] == second
 
-    assert "next start" in succeeds(root, "rollback")
+    assert f"{first} is served now, rolled back from {second}" in succeeds(root, "rollback")
     listed = listing(root)
     assert listed["served"] == first
     assert listed["served_dir"] == str(root / VERSIONS_DIR / first)
@@ -303,3 +317,51 @@ def test_a_worker_refuses_to_start_on_a_served_record_it_cannot_read(
     (root / SERVED_FILE).write_text('{"served": "../elsewhere", "history": []}')
     line = refusal_line(stack, root)
     assert f"served record at {root / SERVED_FILE} is not valid: served:" in line
+
+
+def test_a_canary_is_finished_by_promoting_it_and_ended_by_rollback(
+    registry: tuple[Path, str, str],
+) -> None:
+    root, first, second = registry
+    succeeds(root, "promote", first)
+    started = succeeds(root, "promote", second, "--canary", "10")
+    assert f"{second} is the canary: it computes 10 % of the computed items" in started
+    record = read_served(root)
+    assert record is not None
+    assert record.rollout() == Rollout(served=first, canary=second, canary_percent=10, generation=2)
+    # The canary's end serves nothing new: the served version computes every item again.
+    assert f"the canary {second} is ended" in succeeds(root, "rollback")
+    assert read_rollout(root) == Rollout(served=first, generation=3)
+
+    succeeds(root, "promote", second, "--canary", "25")
+    succeeds(root, "promote", second)
+    assert read_rollout(root) == Rollout(served=second, generation=5)
+    # A rollback after a finished canary goes back to the version served before it.
+    succeeds(root, "rollback")
+    assert read_rollout(root) == Rollout(served=first, generation=6)
+
+
+def test_a_canary_is_refused_without_a_served_version_or_for_the_served_one(
+    registry: tuple[Path, str, str],
+) -> None:
+    root, first, _ = registry
+    assert "promote one first" in refused(root, "promote", first, "--canary", "10")
+    assert served_bytes(root) is None
+    succeeds(root, "promote", first)
+    before = served_bytes(root)
+    assert "cannot be a canary" in refused(root, "promote", first, "--canary", "10")
+    assert served_bytes(root) == before
+    done = models(root, "promote", first, "--canary", "100")
+    assert done.returncode == 2
+    assert "not a share from 1 to 99" in done.stderr
+
+
+def test_without_a_served_record_the_rollout_is_the_model_dir_at_generation_zero(
+    model_dir: Path,
+) -> None:
+    version = read_metadata(model_dir).version
+    assert read_rollout(model_dir) == Rollout(served=version, generation=0)
+    assert version_path(model_dir, version) == model_dir
+    view = registry_view(model_dir)
+    assert view.served == version
+    assert [(v.version, v.served) for v in view.versions] == [(version, True)]

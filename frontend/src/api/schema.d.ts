@@ -68,8 +68,33 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Model */
+        /**
+         * Get Model
+         * @description The served version's metadata; during a rollout, the canary and every version that
+         *     still answers (a worker process answers with the version it had until it has loaded the
+         *     new one).
+         */
         get: operations["get_model_model_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description The registry's versions: which is served, which is the canary, each one's metadata.
+         */
+        get: operations["list_models_models_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -105,6 +130,9 @@ export interface paths {
         /**
          * Ready
          * @description Readiness: Redis answers, a worker answers, and the model metadata is known.
+         *
+         *     `model_load_failures` names the worker processes that could not load a promoted
+         *     version (they keep answering with the one they had).
          */
         get: operations["ready_ready_get"];
         put?: never;
@@ -119,6 +147,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** CanaryView */
+        CanaryView: {
+            /** Percent */
+            percent: number;
+            /** Version */
+            version: string;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -130,6 +165,11 @@ export interface components {
             cached: boolean;
             /** Class Index */
             class_index: number;
+            /**
+             * Model Version
+             * @description The version that computed this item, when the answer's items differ
+             */
+            model_version?: string | null;
             /** Prediction */
             prediction: string;
             /** Probabilities */
@@ -180,6 +220,15 @@ export interface components {
         ModelMetadata: {
             /** Classes */
             classes: string[];
+            /**
+             * Estimator
+             * @default random_forest
+             */
+            estimator: string;
+            /** Feature Deciles */
+            feature_deciles?: {
+                [key: string]: number[];
+            } | null;
             /** Features */
             features: {
                 [key: string]: string;
@@ -190,6 +239,10 @@ export interface components {
             n_estimators: number;
             /** Name */
             name: string;
+            /** Params */
+            params?: {
+                [key: string]: unknown;
+            };
             /** Random State */
             random_state: number;
             /** Sha256 */
@@ -209,6 +262,81 @@ export interface components {
             job_id: string | null;
             /** Model Version */
             model_version: string;
+        };
+        /**
+         * RegistryVersion
+         * @description One version of the registry, as `GET /models` lists it.
+         */
+        RegistryVersion: {
+            /** Canary */
+            canary: boolean;
+            metadata: components["schemas"]["ModelMetadata"] | null;
+            /** Problem */
+            problem?: string | null;
+            /** Promoted At */
+            promoted_at: string | null;
+            /** Served */
+            served: boolean;
+            /** Version */
+            version: string;
+        };
+        /**
+         * RegistryView
+         * @description `GET /models`: the registry as the workers last published it.
+         */
+        RegistryView: {
+            canary: components["schemas"]["CanaryView"] | null;
+            /** Served */
+            served: string | null;
+            /** Versions */
+            versions: components["schemas"]["RegistryVersion"][];
+        };
+        /**
+         * ServedModel
+         * @description `GET /model`: the served version's metadata, and every version answering now.
+         *
+         *     During a rollout more than one version answers: the canary, or a version some worker
+         *     process keeps until it has loaded the newly served one.
+         */
+        ServedModel: {
+            /** Answering */
+            answering?: string[];
+            canary?: components["schemas"]["CanaryView"] | null;
+            /** Classes */
+            classes: string[];
+            /**
+             * Estimator
+             * @default random_forest
+             */
+            estimator: string;
+            /** Feature Deciles */
+            feature_deciles?: {
+                [key: string]: number[];
+            } | null;
+            /** Features */
+            features: {
+                [key: string]: string;
+            }[];
+            /** Holdout Accuracy */
+            holdout_accuracy: number;
+            /** N Estimators */
+            n_estimators: number;
+            /** Name */
+            name: string;
+            /** Params */
+            params?: {
+                [key: string]: unknown;
+            };
+            /** Random State */
+            random_state: number;
+            /** Sha256 */
+            sha256: string;
+            /** Sklearn Version */
+            sklearn_version: string;
+            /** Trained At */
+            trained_at: string;
+            /** Version */
+            version: string;
         };
         /** ValidationError */
         ValidationError: {
@@ -381,10 +509,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ModelMetadata"];
+                    "application/json": components["schemas"]["ServedModel"];
                 };
             };
             /** @description No worker has announced a model */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    list_models_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryView"];
+                };
+            };
+            /** @description No worker has published the registry */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -14,6 +14,20 @@ describe("ModelInfo", () => {
     expect(screen.getByText(/96.7% hold-out accuracy/)).toBeInTheDocument();
   });
 
+  it("shows the canary and the versions still answering during a rollout", async () => {
+    const rollout = {
+      ...MODEL,
+      canary: { version: "rf-def456", percent: 10 },
+      answering: ["rf-abc123", "rf-def456", "rf-old999"],
+    };
+    const net = new ScriptedFetch().always("GET", "/model", () => json(200, rollout));
+    render(<ModelInfo api={createApiClient("", net.fetch)} />);
+    expect(await screen.findByText("rf-def456")).toBeInTheDocument();
+    expect(screen.getByText(/computes 10% of/)).toBeInTheDocument();
+    expect(screen.getByText(/still answering while workers switch/)).toBeInTheDocument();
+    expect(screen.getByText(/rf-old999/)).toBeInTheDocument();
+  });
+
   it("says why the model is unknown, and reloads on request", async () => {
     const net = new ScriptedFetch().always("GET", "/model", () =>
       problem(404, "No model is known yet"),

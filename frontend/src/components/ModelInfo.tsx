@@ -1,10 +1,10 @@
 import { useEffect, useState } from "react";
-import type { ApiClient, ModelMetadata } from "../api";
+import type { ApiClient, ServedModel } from "../api";
 import { formatPercent } from "../format";
 
 type Load =
   | { phase: "loading" }
-  | { phase: "loaded"; model: ModelMetadata }
+  | { phase: "loaded"; model: ServedModel }
   | { phase: "failed"; detail: string };
 
 interface Props {
@@ -18,7 +18,8 @@ interface Props {
 // would otherwise keep "unknown". Bounded, so a stack without workers is not polled forever.
 const AUTO_RETRIES = 6;
 
-/** The served model's version and accuracy (GET /model). */
+/** The served model's version and accuracy (GET /model), and during a rollout the canary and
+ * any other version still answering. */
 export function ModelInfo({ api, seenVersion, retryMs = 5000 }: Props) {
   const [load, setLoad] = useState<Load>({ phase: "loading" });
   const [attempt, setAttempt] = useState(0);
@@ -54,13 +55,31 @@ export function ModelInfo({ api, seenVersion, retryMs = 5000 }: Props) {
           </button>
         </p>
       );
-    case "loaded":
+    case "loaded": {
+      const { model } = load;
+      const others = (model.answering ?? []).filter(
+        (version) => version !== model.version && version !== model.canary?.version,
+      );
       return (
         <p className="model-info">
-          Model <code>{load.model.version}</code> ({load.model.name},{" "}
-          {formatPercent(load.model.holdout_accuracy)} hold-out accuracy, classes{" "}
-          {load.model.classes.join(", ")})
+          Model <code>{model.version}</code> ({model.name}, {formatPercent(model.holdout_accuracy)}{" "}
+          hold-out accuracy, classes {model.classes.join(", ")})
+          {model.canary && (
+            <>
+              {"; "}canary <code>{model.canary.version}</code> computes {model.canary.percent}% of
+              new predictions
+            </>
+          )}
+          {others.length > 0 && (
+            <>
+              {"; "}still answering while workers switch:{" "}
+              {others.map((version) => (
+                <code key={version}>{version} </code>
+              ))}
+            </>
+          )}
         </p>
       );
+    }
   }
 }

@@ -3,7 +3,7 @@ import type {
   JobStatus,
   JobView,
   Measurements,
-  ModelMetadata,
+  ServedModel,
   PredictionResponse,
 } from "../api";
 import type { PollOptions } from "../polling";
@@ -55,7 +55,7 @@ export function jobView(jobId: string, status: JobStatus, extra: Partial<JobView
   };
 }
 
-export const MODEL: ModelMetadata = {
+export const MODEL: ServedModel = {
   name: "random-forest",
   version: "rf-abc123",
   sha256: "0".repeat(64),
@@ -71,4 +71,7 @@ export const MODEL: ModelMetadata = {
   holdout_accuracy: 0.9667,
   n_estimators: 100,
   random_state: 42,
+  estimator: "random_forest",
+  params: {},
+  answering: ["rf-abc123"],
 };
