@@ -20,10 +20,10 @@ from prometheus_client import start_http_server
 from sklearn.datasets import load_iris
 
 from contract.http import FEATURES
-from contract.model import ModelMetadata
 from scripts.monitoring import ALERT_RULES, start_prometheus
 from scripts.prometheus_api import PrometheusAPI
 from scripts.stack import LocalStack, free_port, wait_until
+from tests.support.model_metadata import model_metadata
 from tests.support.tools import system_tool
 from worker import discovery, metrics
 from worker.drift import DriftRecorder
@@ -42,22 +42,6 @@ ROUNDS = 3
 TASK_SIZES = (1, 3, 20)
 
 
-def _metadata(version: str) -> ModelMetadata:
-    return ModelMetadata(
-        name="iris-forest",
-        version=version,
-        sha256="0" * 64,
-        trained_at="2026-01-01T00:00:00Z",
-        sklearn_version="1.9.1",
-        features=[{"name": name, "unit": "cm"} for name in FEATURES],
-        classes=[str(c) for c in IRIS.target_names],
-        holdout_accuracy=1.0,
-        n_estimators=1,
-        random_state=0,
-        feature_deciles=DECILES,
-    )
-
-
 def _shifted_rows() -> np.ndarray:
     rows = IRIS.data.copy()
     rows[:, FEATURES.index("petal_width")] *= 3
@@ -74,7 +58,7 @@ class Drift:
     def feed(self) -> None:
         """One round: iris's rows to STEADY, the shifted ones to SHIFTED, in tasks; flushed."""
         for version, rows in ((STEADY, IRIS.data), (SHIFTED, _shifted_rows())):
-            metadata = _metadata(version)
+            metadata = model_metadata(version, deciles=DECILES)
             start, sizes = 0, iter(TASK_SIZES * len(rows))
             while start < len(rows):
                 end = start + next(sizes)

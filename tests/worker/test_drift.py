@@ -20,10 +20,10 @@ from sklearn.datasets import load_iris
 
 from contract.http import FEATURES
 from contract.model import ModelMetadata
+from tests.support.model_metadata import IRIS_CLASSES, model_metadata
 from worker import drift, metrics
 from worker.drift import NUMPY_FROM_ROWS, DriftRecorder
 
-CLASSES = ["setosa", "versicolor", "virginica"]
 IRIS = load_iris().data
 # The nine inner deciles of every feature over iris's rows, as training computes them.
 IRIS_DECILES = {
@@ -33,22 +33,6 @@ IRIS_DECILES = {
 UNIT_EDGES = {name: [float(e) for e in range(1, 10)] for name in FEATURES}
 BIN = "irisq_worker_feature_bin_total"
 PREDICTED = "irisq_worker_predictions_total"
-
-
-def _metadata(version: str, deciles: dict[str, list[float]] | None) -> ModelMetadata:
-    return ModelMetadata(
-        name="iris-forest",
-        version=version,
-        sha256="0" * 64,
-        trained_at="2026-01-01T00:00:00Z",
-        sklearn_version="1.9.1",
-        features=[{"name": name, "unit": "cm"} for name in FEATURES],
-        classes=CLASSES,
-        holdout_accuracy=1.0,
-        n_estimators=1,
-        random_state=0,
-        feature_deciles=deciles,
-    )
 
 
 @dataclass
@@ -95,7 +79,7 @@ class Counted:
             name: self.registry.get_sample_value(
                 PREDICTED, {"model_version": version, "class": name}
             )
-            for name in CLASSES
+            for name in IRIS_CLASSES
         }
 
 
@@ -116,7 +100,7 @@ def test_a_value_between_edges_is_counted_in_its_searchsorted_bin(value: float) 
     expected = int(np.searchsorted(edges, value, side="right"))
     assert int(np.searchsorted(edges, value, side="left")) == expected
     counted = Counted()
-    counted.observe(_metadata("v1", UNIT_EDGES), [value, 0.5, 0.5, 0.5])
+    counted.observe(model_metadata("v1", deciles=UNIT_EDGES), [value, 0.5, 0.5, 0.5])
     counted.recorder.flush()
     assert counted.bins("v1", "sepal_length") == _one_hot(expected)
 
@@ -126,7 +110,7 @@ def test_a_value_on_edges_is_shared_among_the_bins_they_bound() -> None:
     counted = Counted()
     # Petal width's training deciles begin 0.2, 0.2, as iris's do.
     edges = {**UNIT_EDGES, "petal_width": [0.2, 0.2, 0.4, 1.2, 1.3, 1.5, 1.8, 1.9, 2.2]}
-    version = _metadata("v1", edges)
+    version = model_metadata("v1", deciles=edges)
     counted.observe(version, [[0.5, 0.5, 3.0, 0.2], [0.5, 0.5, 3.0, 0.4]])
     counted.recorder.flush()
     third, half = 1 / 3, 1 / 2
@@ -154,7 +138,7 @@ def test_a_value_on_edges_is_shared_among_the_bins_they_bound() -> None:
 )
 def test_a_large_task_is_counted_as_its_rows_one_by_one(rows: list[list[float]]) -> None:
     """Numpy's path (from NUMPY_FROM_ROWS rows) and the few-row path count alike."""
-    version = _metadata("v1", IRIS_DECILES)
+    version = model_metadata("v1", deciles=IRIS_DECILES)
     classes = [i % 3 for i in range(len(rows))]
     whole, one_by_one = Counted(), Counted()
     whole.observe(version, rows, classes)
@@ -170,7 +154,7 @@ def test_a_large_task_is_counted_as_its_rows_one_by_one(rows: list[list[float]])
 
 def test_training_rows_fill_every_bin_about_a_tenth() -> None:
     counted = Counted()
-    counted.observe(_metadata("v1", IRIS_DECILES), IRIS)
+    counted.observe(model_metadata("v1", deciles=IRIS_DECILES), IRIS)
     counted.recorder.flush()
     for feature in FEATURES:
         shares = counted.shares("v1", feature)
@@ -182,7 +166,7 @@ def test_a_shifted_feature_piles_into_the_top_bin() -> None:
     counted = Counted()
     shifted = IRIS.copy()
     shifted[:, FEATURES.index("petal_width")] *= 3
-    counted.observe(_metadata("v1", IRIS_DECILES), shifted)
+    counted.observe(model_metadata("v1", deciles=IRIS_DECILES), shifted)
     counted.recorder.flush()
     shares = counted.shares("v1", "petal_width")
     # Versicolor and virginica (two thirds of the rows) pass the top decile, 2.2 cm.
@@ -193,8 +177,8 @@ def test_a_shifted_feature_piles_into_the_top_bin() -> None:
 
 def test_predicted_classes_are_counted_by_version() -> None:
     counted = Counted()
-    counted.observe(_metadata("v1", IRIS_DECILES), IRIS[:3], [0, 2, 2])
-    counted.observe(_metadata("v2", None), IRIS[:20], [1] * 20)
+    counted.observe(model_metadata("v1", deciles=IRIS_DECILES), IRIS[:3], [0, 2, 2])
+    counted.observe(model_metadata("v2", deciles=None), IRIS[:20], [1] * 20)
     counted.recorder.flush()
     assert counted.classes("v1") == {"setosa": 1, "versicolor": 0, "virginica": 2}
     assert counted.classes("v2") == {"setosa": 0, "versicolor": 20, "virginica": 0}
@@ -203,14 +187,14 @@ def test_predicted_classes_are_counted_by_version() -> None:
 def test_every_bin_has_a_series_from_the_first_task() -> None:
     """An empty bin is a share of 0 to the PSI rule, not a bin that is missing."""
     counted = Counted()
-    counted.observe(_metadata("v1", UNIT_EDGES), [0.5, 0.5, 0.5, 0.5])
+    counted.observe(model_metadata("v1", deciles=UNIT_EDGES), [0.5, 0.5, 0.5, 0.5])
     for feature in FEATURES:
         assert counted.bins("v1", feature) == _one_hot(0)
 
 
 def test_counts_reach_the_counters_at_most_once_a_second() -> None:
     counted = Counted()
-    version = _metadata("v1", UNIT_EDGES)
+    version = model_metadata("v1", deciles=UNIT_EDGES)
     row = [0.5, 0.5, 0.5, 0.5]
     counted.observe(version, row)  # the first flushes at once
     assert counted.bins("v1", "sepal_length")[0] == 1
@@ -232,7 +216,7 @@ def test_counts_reach_the_counters_at_most_once_a_second() -> None:
 
 def test_a_version_without_deciles_has_its_classes_counted_and_no_bins() -> None:
     counted = Counted()
-    counted.observe(_metadata("old", None), IRIS[:5], [0, 0, 1, 2, 2])
+    counted.observe(model_metadata("old", deciles=None), IRIS[:5], [0, 0, 1, 2, 2])
     counted.recorder.flush()
     assert counted.classes("old") == {"setosa": 2, "versicolor": 1, "virginica": 2}
     assert all(b is None for f in FEATURES for b in counted.bins("old", f))
@@ -253,7 +237,7 @@ def test_unusable_deciles_leave_the_version_unbinned_and_say_so(
 ) -> None:
     counted = Counted()
     with caplog.at_level(logging.WARNING, logger="irisq.drift"):
-        counted.observe(_metadata("odd", deciles), IRIS[:2], [0, 1])
+        counted.observe(model_metadata("odd", deciles=deciles), IRIS[:2], [0, 1])
     counted.recorder.flush()
     assert "model=odd feature_deciles are not nine ascending deciles" in caplog.text
     assert all(b is None for f in FEATURES for b in counted.bins("odd", f))
@@ -267,7 +251,7 @@ def test_the_task_recorder_counts_into_the_served_registry(
     clock = Clock()
     recorder = DriftRecorder(clock=clock)
     monkeypatch.setattr(drift, "RECORDER", recorder)
-    version = _metadata("drift-test-served", UNIT_EDGES)
+    version = model_metadata("drift-test-served", deciles=UNIT_EDGES)
     labels = {"model_version": version.version, "feature": "petal_width", "bin": "9"}
     recorder.observe(version, np.array([[0.5, 0.5, 0.5, 20.0]]), np.array([2]))
     assert metrics.REGISTRY.get_sample_value(BIN, labels) == 1

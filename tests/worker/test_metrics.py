@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from contract.model import ModelMetadata
 from scripts.stack import ROOT, wait_until
 from tests.support.metrics import Samples, parse, value
+from tests.support.model_metadata import model_metadata
 from worker import metrics
 from worker.metrics_dir import ENV_VAR
 
@@ -27,21 +27,6 @@ metrics.record_model(ModelMetadata.model_validate_json(sys.argv[1]))
 metrics.TASKS.labels("success").inc()
 time.sleep(60)
 """
-
-
-def _metadata(version: str) -> ModelMetadata:
-    return ModelMetadata(
-        name="iris-forest",
-        version=version,
-        sha256="0" * 64,
-        trained_at="2026-01-01T00:00:00Z",
-        sklearn_version="1.9.1",
-        features=[],
-        classes=["setosa"],
-        holdout_accuracy=1.0,
-        n_estimators=1,
-        random_state=0,
-    )
 
 
 @pytest.fixture
@@ -63,7 +48,12 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 def _start(files: Path, version: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", POOL_PROCESS, _metadata(version).model_dump_json()],
+        [
+            sys.executable,
+            "-c",
+            POOL_PROCESS,
+            model_metadata(version, classes=["setosa"], features=()).model_dump_json(),
+        ],
         cwd=ROOT,
         env={**os.environ, ENV_VAR: str(files)},
         stdout=subprocess.DEVNULL,
