@@ -9,7 +9,7 @@ EXPORTER_VENV ?= .venv-exporter
 # The slow kinds of test (markers registered in pyproject.toml, set in tests/conftest.py).
 SLOW_TESTS := e2e or faults or soak or deploy or slow
 
-.PHONY: help run worker test test-fast lint typecheck bench soak train clean lock system-deps deploy-deps
+.PHONY: help run worker test test-fast lint typecheck bench soak train clean lock system-deps deploy-deps grpc-code
 
 # $(call apt_install,PACKAGE,PROGRAM...[,AFTER]): apt-get install the Debian PACKAGE unless
 # every PROGRAM is found (on the PATH, in /usr/sbin, or as an absolute path), then run the
@@ -32,7 +32,8 @@ help: ## list the targets and what each does
 # --require-hashes, so every file installed is the one locked. dev.txt is resolved first, from
 # every extra; gateway.txt and worker.txt are constrained to it, so the images run the very
 # versions the tests ran. Each image installs its own lock; this machine installs:
-#   - `make run`: the runtime, gateway.txt + worker.txt (no test or lint tool), stamp .runtime;
+#   - `make run`: the runtime, gateway.txt + worker.txt (no test or lint tool) and codegen.txt
+#     (grpcio-tools, which generates the gRPC face's code: GRPC_CODE below), stamp .runtime;
 #   - `make test` and the other developer targets: dev.txt on top, in the same virtualenv,
 #     stamp .dev. One virtualenv, so `make run` after `make test` installs nothing.
 # The project itself goes in editable, without dependencies: the locks have them all.
@@ -46,11 +47,23 @@ PIP_LOCKED := $(VENV)/bin/pip install -q --require-hashes
 LOCK := $(VENV)/bin/uv pip compile -q --generate-hashes --universal --python-version 3.11 \
 	$(if $(UPGRADE),--upgrade)
 
-$(RUNTIME): $(LOCKS)/gateway.txt $(LOCKS)/worker.txt pyproject.toml
+# The gRPC face's code is generated from contract/oip/*.proto into the git-ignored
+# gateway/oip_grpc/ (scripts/gen_grpc.py), before the project is installed (it is one of its
+# packages), and again whenever the .proto or the generator changes.
+GRPC_CODE := gateway/oip_grpc/__init__.py
+GEN_GRPC := $(PY) scripts/gen_grpc.py
+
+$(RUNTIME): $(LOCKS)/gateway.txt $(LOCKS)/worker.txt $(LOCKS)/codegen.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_LOCKED) -r $(LOCKS)/gateway.txt -r $(LOCKS)/worker.txt
+	$(PIP_LOCKED) -r $(LOCKS)/gateway.txt -r $(LOCKS)/worker.txt -r $(LOCKS)/codegen.txt
+	$(GEN_GRPC)
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
+
+$(GRPC_CODE): contract/oip/open_inference_grpc.proto scripts/gen_grpc.py | $(RUNTIME)
+	$(GEN_GRPC)
+
+grpc-code: $(GRPC_CODE) ## generate the gRPC face's code (gateway/oip_grpc/) from contract/oip/*.proto
 
 $(DEV): $(RUNTIME) $(LOCKS)/dev.txt
 	$(PIP_LOCKED) -r $(LOCKS)/dev.txt
@@ -60,6 +73,7 @@ lock: $(DEV) ## recompile requirements/*.txt (hash-checked) from pyproject.toml;
 	$(LOCK) pyproject.toml --extra gateway --extra worker --extra dev -o $(LOCKS)/dev.txt
 	$(LOCK) pyproject.toml --extra gateway -c $(LOCKS)/dev.txt -o $(LOCKS)/gateway.txt
 	$(LOCK) pyproject.toml --extra worker -c $(LOCKS)/dev.txt -o $(LOCKS)/worker.txt
+	$(LOCK) pyproject.toml --extra codegen -c $(LOCKS)/dev.txt -o $(LOCKS)/codegen.txt
 	$(LOCK) $(LOCKS)/exporter.in -o $(LOCKS)/exporter.txt
 
 # redis-server and Prometheus, as Debian packages: what the local stack runs. Debian's
@@ -82,7 +96,7 @@ deploy-deps: $(DEV) ## install what the deployment checks run (docker-compose, n
 # The UI needs Node.js and npm; without them the rest of the system still runs. Redis is a
 # redis-server of its own on 127.0.0.1:6390 (IRISQ_REDIS_PORT), never whatever answers on
 # 6379, unless REDIS_URL, REDIS_HOST or REDIS_PORT names one (scripts/run_local.py).
-run: $(RUNTIME) system-deps $(EXPORTER_VENV)/.installed ## run the whole system locally, no Docker
+run: $(RUNTIME) $(GRPC_CODE) system-deps $(EXPORTER_VENV)/.installed ## run the whole system locally, no Docker
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
 	else echo "npm not found: starting without the UI (install Node.js 20 and npm for it)"; fi
 	$(PY) -m scripts.run_local
@@ -119,15 +133,15 @@ lint: $(DEV) ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(DEV) ## mypy --strict
+typecheck: $(DEV) $(GRPC_CODE) ## mypy --strict
 	$(VENV)/bin/mypy
 
 # Every test, every kind: what CI runs (.ci/run).
-test: $(DEV) system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
+test: $(DEV) $(GRPC_CODE) system-deps browser-deps deploy-deps monitoring-deps frontend-build lint typecheck frontend-test ## lint, type checks and every test (what CI runs)
 	$(PY) -m pytest -p no:cacheprovider
 
 # The inner loop: every test but the slow kinds, in about 90 s on two cores.
-test-fast: $(DEV) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): about 90 s
+test-fast: $(DEV) $(GRPC_CODE) system-deps deploy-deps monitoring-deps ## the tests but the slow kinds (e2e, faults, soak, deploy, slow): about 90 s
 	$(PY) -m pytest -p no:cacheprovider -m "not ($(SLOW_TESTS))"
 
 # --- monitoring (monitoring/, scripts/monitoring.py, tests/monitoring) ----------------------
@@ -146,14 +160,14 @@ monitoring-deps: system-deps $(EXPORTER_VENV)/.installed ## install Prometheus (
 
 # The benchmark: starts its own local stack and the bare reference endpoint, drives them with
 # wrk and writes docs/performance.md. Slow on purpose; not part of `make test`.
-bench: $(DEV) system-deps ## run the benchmark and write docs/performance.md (slow)
+bench: $(DEV) $(GRPC_CODE) system-deps ## run the benchmark and write docs/performance.md (slow)
 	@$(call apt_install,wrk,wrk)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The soak: every kind of request at once, at full speed, against its own local stack with
 # `make run`'s defaults, a row every 10 s of req/s, errors, p99, Redis' memory and the job
 # records; writes test-artifacts/soak/ (table, JSON, plot). A benchmark: it judges nothing.
-soak: $(DEV) system-deps ## mixed load for N minutes, watching Redis' memory (SOAK_ARGS="--minutes 30")
+soak: $(DEV) $(GRPC_CODE) system-deps ## mixed load for N minutes, watching Redis' memory (SOAK_ARGS="--minutes 30")
 	@$(call apt_install,wrk,wrk)
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
@@ -183,7 +197,7 @@ frontend-build: $(FRONTEND)/dist/index.html ## build the UI's production bundle 
 frontend-test: frontend-deps ## the UI's type check, lint and unit tests
 	cd $(FRONTEND) && npm run typecheck && npm run lint && npm test
 
-api-types: $(DEV) frontend-deps ## regenerate frontend/openapi.json and the UI's API types from the gateway
+api-types: $(DEV) $(GRPC_CODE) frontend-deps ## regenerate frontend/openapi.json and the UI's API types from the gateway
 	$(PY) -m scripts.openapi frontend/openapi.json && cd $(FRONTEND) && npm run gen:api
 
 # Debian's chromium for tests/e2e (Playwright drives it; it never downloads a browser).

@@ -1,17 +1,17 @@
 """`make bench`: drive the stack with wrk and print req/s, items/s, p50, p99 and errors.
 
 Starts the local stack (Redis, workers, gateway) and the bare reference endpoint, or targets
-`--url`. Writes the figures to docs/performance.md with the command and the machine.
+`--url`; and, for the `ref_*` scenarios, the in-process V2 reference (bench/reference_v2.py,
+compared in bench/comparison.py) on the bench's model. Writes the figures to
+docs/performance.md with the command and the machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,34 +20,12 @@ from pathlib import Path
 
 import psutil
 
+from bench.comparison import comparison_report, start_reference
+from bench.scenarios import DEFAULT_SCENARIOS, GRPC, SCENARIOS, run_load, run_wrk
 from scripts.stack import ROOT, LocalStack, Service, free_port, http_ok, wait_until
 
-WRK = Path(__file__).parent / "wrk"
 # The output page ends with the latest run after this marker; each run replaces all after it.
 LATEST_MARKER = "<!-- bench:latest -->"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    script: str
-    args: tuple[str, ...] = ()
-    items: int = 1
-    # The bare endpoint's scenario this one is compared with: the same body size.
-    reference: str = "bare"
-
-
-SCENARIOS = {
-    "bare": Scenario("bare", "post.lua", ("1", "0")),
-    "bare100": Scenario("bare100", "post.lua", ("100", "1"), items=100),
-    "bare1000": Scenario("bare1000", "post.lua", ("1000", "1"), items=1000),
-    "cached": Scenario("cached", "post.lua", ("1", "0")),
-    "uncached": Scenario("uncached", "post.lua", ("1", "1")),
-    "async": Scenario("async", "async.lua"),
-    "async100": Scenario("async100", "async.lua", ("100",), items=100),
-    "batch100": Scenario("batch100", "post.lua", ("100", "1"), items=100, reference="bare100"),
-    "batch1000": Scenario("batch1000", "post.lua", ("1000", "1"), items=1000, reference="bare1000"),
-}
 
 
 @dataclass
@@ -82,20 +60,6 @@ class Result:
         return self.rps / self.bare_rps if self.bare_rps else float("nan")
 
 
-def run_wrk(url: str, scenario: Scenario, concurrency: int, seconds: int) -> dict[str, int]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write((WRK / scenario.script).read_text() + "\n" + (WRK / "common.lua").read_text())
-    try:
-        argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
-                "-s", script.name, url, "--", *scenario.args]  # fmt: skip
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    finally:
-        os.unlink(script.name)
-    line = next(line for line in out.splitlines() if line.startswith("IRISQ_BENCH "))
-    figures: dict[str, int] = json.loads(line.removeprefix("IRISQ_BENCH "))
-    return figures
-
-
 def cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) used so far by every live process of a process group."""
     total = 0.0
@@ -117,13 +81,16 @@ def measure(
     workers: int,
     components: dict[str, int] | None = None,
 ) -> Result:
-    """Run one scenario; `components` maps a part's name to its process group for CPU use."""
+    """Run one scenario; `components` maps a part's name to its process group for CPU use.
+
+    `url`: the server's; for a gRPC scenario, the gRPC face's host:port.
+    """
     scenario = SCENARIOS[name]
     groups = components or {}
     before = {part: cpu_seconds(pgid) for part, pgid in groups.items()}
-    f = run_wrk(url, scenario, concurrency, seconds)
+    f = run_load(url, scenario, concurrency, seconds)
     cpu = {part: cpu_seconds(pgid) - before[part] for part, pgid in groups.items()}
-    items = f["items"] if not name.startswith("bare") else f["requests"] * scenario.items
+    items = f["items"] if scenario.server != "bare" else f["requests"] * scenario.items
     requests = max(f["requests"], 1)
     return Result(
         cpu_us_per_request={part: 1e6 * s / requests for part, s in cpu.items()},
@@ -161,11 +128,12 @@ def format_row(r: Result) -> str:
     )
     bare = f"{r.bare_rps:,.0f}" if r.bare_rps else "-"
     bare_cpu = f"{r.bare_cpu_us:.0f}" if r.bare_cpu_us is not None else "-"
-    ratio = f"{r.ratio:.2f}"
+    ratio = f"{r.ratio:.2f}" if r.bare_rps else "-"
     if r.ratio_range is not None:
         ratio += f" ({r.ratio_range[0]:.2f}-{r.ratio_range[1]:.2f})"
+    workers = r.workers if SCENARIOS[r.scenario].server == "irisq" else "-"
     return (
-        f"| {r.scenario} | {r.concurrency} | {r.workers} | {r.rps:,.0f} | {r.items_per_s:,.0f} "
+        f"| {r.scenario} | {r.concurrency} | {workers} | {r.rps:,.0f} | {r.items_per_s:,.0f} "
         f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {bare} | {bare_cpu} | {ratio} | {cpu} |"
     )
 
@@ -182,22 +150,25 @@ def measure_against_bare(
     """The scenario right after the bare endpoint, `--repeat` times; the run of median ratio.
 
     This machine's speed drifts by up to half within minutes: a ratio is only as good as the
-    two figures are close in time, so each scenario gets its own bare measurement.
+    two figures are close in time, so each scenario gets its own bare measurement. A scenario
+    without a bare counterpart runs alone; its run of median req/s is kept.
     """
     service, bare_url = bare
     bare_parts = {"gateway": service.pid}
+    paired = SCENARIOS[name].reference
     runs = []
     for _ in range(args.repeat):
-        reference = measure(
-            bare_url, SCENARIOS[name].reference, concurrency, args.seconds, 0, bare_parts
+        reference = (
+            measure(bare_url, paired, concurrency, args.seconds, 0, bare_parts) if paired else None
         )
         result = merge_workers(measure(url, name, concurrency, args.seconds, workers, parts))
-        result.bare_rps = reference.rps
-        result.bare_cpu_us = reference.cpu_us_per_request.get("gateway")
+        if reference is not None:
+            result.bare_rps = reference.rps
+            result.bare_cpu_us = reference.cpu_us_per_request.get("gateway")
         runs.append(result)
-    runs.sort(key=lambda r: r.ratio)
+    runs.sort(key=lambda r: r.ratio if paired else r.rps)
     median = runs[len(runs) // 2]
-    if len(runs) > 1:
+    if len(runs) > 1 and paired:
         median.ratio_range = (runs[0].ratio, runs[-1].ratio)
     return median
 
@@ -234,6 +205,10 @@ class BenchStack:
         run_wrk(self.stack.base_url, SCENARIOS["cached"], 4, 1)
         return self.stack.base_url
 
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.stack.grpc_port}"
+
     def components(self) -> dict[str, int]:
         parts = {f"worker{i}": w.pid for i, w in enumerate(self.workers)}
         assert self.stack.redis_server is not None
@@ -265,10 +240,14 @@ def write_latest(path: Path, report: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="benchmark a running gateway instead of starting one")
+    parser.add_argument("--grpc-target", help="with --url: its gRPC face's host:port")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 16, 64])
     parser.add_argument(
-        "--scenarios", nargs="+", default=["cached", "uncached", "async", "batch100", "batch1000"]
+        "--scenarios",
+        nargs="+",
+        default=DEFAULT_SCENARIOS,
+        choices=[name for name, s in SCENARIOS.items() if s.server != "bare"],
     )
     # One worker process: on two cores the gateway's loop needs one, and a second worker
     # process only competes for the other (docs/performance.md, the scaling curve).
@@ -288,19 +267,38 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
+    grpc = any(SCENARIOS[name].script == GRPC for name in args.scenarios)
+    if grpc and args.url and not args.grpc_target:
+        sys.exit("the grpc_* scenarios with --url need --grpc-target host:port")
 
     workdir = Path(tempfile.mkdtemp(prefix="irisq-bench-"))
     bench = BenchStack(workdir, args.pool)
     bare = start_bare(workdir)
+    reference: tuple[Service, str] | None = None
     results: list[Result] = []
     scaling: list[Result] = []
     try:
         url = args.url or bench.start(args.workers)
         parts = {} if args.url else bench.components()
+        if any(SCENARIOS[name].server == "reference" for name in args.scenarios):
+            # The model the bench's stack serves (with --url: one trained alike).
+            bench.stack.train_if_missing()
+            assert bench.stack.model_dir is not None
+            reference = start_reference(workdir, bench.stack.model_dir)
         print(HEADER, flush=True)
         for c in args.concurrency:
             for name in args.scenarios:
-                r = measure_against_bare(bare, url, name, c, args, args.workers, parts)
+                if SCENARIOS[name].server == "reference":
+                    assert reference is not None
+                    service, reference_url = reference
+                    # Its one process's CPU shows in the gateway's column.
+                    ref_parts = {"gateway": service.pid}
+                    r = measure_against_bare(bare, reference_url, name, c, args, 0, ref_parts)
+                else:
+                    target = url
+                    if SCENARIOS[name].script == GRPC:
+                        target = args.grpc_target or bench.grpc_target
+                    r = measure_against_bare(bare, target, name, c, args, args.workers, parts)
                 print(format_row(r), flush=True)
                 results.append(r)
         if not args.url:
@@ -313,6 +311,10 @@ def main() -> None:
     finally:
         bench.stop()
         bare[0].stop()
+        if reference is not None:
+            reference[0].stop()
+    comparison = comparison_report(results)
+    print("", *comparison, sep="\n", flush=True)
 
     command = " ".join(["make bench" if not sys.argv[1:] else "python -m bench.run", *sys.argv[1:]])
     report = [
@@ -324,13 +326,20 @@ def main() -> None:
         f"- Worker pool: {args.pool}, one process per worker; each scenario runs {args.seconds} s;"
         " `ratio` is req/s over the bare endpoint's, measured just before the scenario at the"
         f" same concurrency; each row is the median by ratio of {args.repeat} such pair(s),"
-        " with the lowest and highest ratio of them in brackets;"
+        " with the lowest and highest ratio of them in brackets (without a bare endpoint: by"
+        " req/s);"
         " CPU µs/req is the CPU time each part used during the scenario over the requests made"
-        " (`bare CPU`: the bare endpoint's process in its own run).",
+        " (`bare CPU`: the bare endpoint's process in its own run). `v2_*`: the same rows as"
+        " uncached, batch100 and batch1000 as one FP64 tensor to `/v2/models/iris/infer`;"
+        " `ref_*`: the same bodies to the in-process V2 reference (bench/reference_v2.py:"
+        " scikit-learn in one uvicorn process, adaptive batching), its CPU under gateway;"
+        " `grpc_*`: the same rows to the gRPC face's ModelInfer (bench/grpc_load.py, in place"
+        " of wrk).",
         "",
         HEADER,
         *[format_row(r) for r in results],
         "",
+        *comparison,
         "### Scaling (concurrency 64)",
         "",
         HEADER,

@@ -31,7 +31,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.run import SCENARIOS, machine, run_wrk
+from bench.run import machine
+from bench.scenarios import SCENARIOS, run_wrk
 from contract.jobs import FINISHED_JOBS_KEY, OPEN_JOBS_KEY
 from scripts.run_local import RunSettings
 from scripts.stack import ROOT, LocalStack, http_ok, wait_until

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import redis
 
-from bench.run import SCENARIOS, BenchStack, run_wrk
+from bench.run import BenchStack
+from bench.scenarios import SCENARIOS, run_wrk
 from contract.jobs import JobField, job_key
 from contract.messages import DONE_CHANNEL, parse
 

@@ -14,9 +14,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from gateway.api_docs import install_api_docs
 from gateway.errors import install_error_handlers
 from gateway.fenced_internals import warn_if_unchecked
+from gateway.grpc_face import GrpcFace
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.metrics import HttpMetricsMiddleware, Metrics
-from gateway.routes import health, jobs, model, predict
+from gateway.routes import health, jobs, model, predict, v2
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -27,10 +28,14 @@ GC_GEN0_THRESHOLD = 50_000
 
 
 def drain(app: FastAPI) -> None:
-    """The server is stopping: every request waiting for a job answers 202 with it now."""
+    """The server is stopping: every request waiting for a job answers 202 with it now, and
+    the gRPC face takes no new calls."""
     services: Services | None = getattr(app.state, "services", None)
     if services is not None:
         services.listener.drain()
+    grpc_face: GrpcFace | None = getattr(app.state, "grpc_face", None)
+    if grpc_face is not None:
+        grpc_face.drain()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services.create(settings, metrics)
         app.state.services = services
+        # The gRPC face (GRPC_PORT, 0: none) holds its port from here: a port it cannot listen
+        # on fails the start before anything runs.
+        grpc_face = GrpcFace.listen(services) if settings.grpc_port else None
+        app.state.grpc_face = grpc_face
         background = [
             asyncio.create_task(services.listener.run(), name="done-listener"),
             asyncio.create_task(services.dispatcher.run(), name="dispatcher"),
@@ -56,10 +65,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
         warn_if_unchecked()
+        if grpc_face is not None:
+            # Calls are taken once the listener is subscribed, as on the HTTP port.
+            await grpc_face.start()
         log.info("gateway ready on %s:%s", settings.api_host, settings.api_port)
         try:
             yield
         finally:
+            # First: its calls in flight need the listener and the dispatcher.
+            if grpc_face is not None:
+                await grpc_face.close()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -82,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    for router in (predict.router, jobs.router, model.router, health.router):
+    for router in (predict.router, jobs.router, model.router, health.router, v2.router):
         # Flat, as `@app.post` adds them: an included router stays a node of the route tree
         # that every request resolves through, a sixth of the gateway's CPU on the cached
         # path (docs/performance.md). The routes carry their own tags, responses and route

@@ -8,9 +8,19 @@ other error.
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import problem_response
+
+# The Open Inference Protocol's routes answer its own error document.
+V2_PREFIX = "/v2/"
+
+
+def _too_large(scope: Scope, detail: str) -> ASGIApp:
+    if scope["path"].startswith(V2_PREFIX):
+        return JSONResponse({"error": detail}, status_code=413)
+    return problem_response(413, detail)
 
 
 class BodyTooLarge(HTTPException):
@@ -33,7 +43,7 @@ class BodySizeLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
-                    await problem_response(413, detail)(scope, receive, send)
+                    await _too_large(scope, detail)(scope, receive, send)
                     return
                 # The server reads no more than the declared length: nothing left to count.
                 await self.app(scope, receive, send)
@@ -62,4 +72,4 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await problem_response(413, detail)(scope, receive, send)
+                await _too_large(scope, detail)(scope, receive, send)

@@ -30,6 +30,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # The gRPC face (gateway/grpc_face.py), named as the gRPC ecosystem's interceptors
+        # name them (grpc_server_handled_total, grpc_server_handling_seconds).
+        self.grpc_handled = Counter(
+            "grpc_server_handled",
+            "gRPC calls answered, by method and status code",
+            ["grpc_method", "grpc_code"],
+            registry=r,
+        )
+        self.grpc_duration = Histogram(
+            "grpc_server_handling_seconds",
+            "Time to answer a gRPC call",
+            ["grpc_method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.predictions = Counter(
             "irisq_predictions",
             "Items answered, by where the answer came from",
@@ -144,6 +159,11 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_grpc(self, method: str, code: str, seconds: float) -> None:
+        """One gRPC call: six methods and gRPC's status codes bound the labels."""
+        self.grpc_handled.labels(method, code).inc()
+        self.grpc_duration.labels(method).observe(seconds)
 
 
 def route_template(scope: Scope) -> str:

@@ -13,6 +13,11 @@ from contract.settings import SharedSettings
 class Settings(SharedSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The Open Inference Protocol over gRPC (gateway/grpc_face.py), on a port of its own:
+    # 8001, as Triton's. 0 turns the gRPC face off. A port it cannot listen on stops the
+    # gateway's start, as the HTTP port does.
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=8001, ge=0, le=65535)
     # Comma-separated origins allowed by CORS; empty allows none.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:5174"]

@@ -206,6 +206,11 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
         raise StartupError("redis-server is not installed: apt-get install -y redis-server")
     else:
         redis_line = f"  Redis     {redis_url} (its own redis-server; set REDIS_URL for another)\n"
+    grpc_line = (
+        f"{settings.grpc_host}:{settings.grpc_port} (Open Inference Protocol)"
+        if settings.grpc_port
+        else "off (GRPC_PORT=0)"
+    )
     exporter = EXPORTER_PYTHON.exists()
     prometheus = shutil.which("prometheus") is not None
     ui = frontend_built()
@@ -217,6 +222,8 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
     ports += [("UI", "FRONTEND_PORT", run.frontend_port)] if ui else []
     check_ports(ports)
     check_ports([("gateway", "API_PORT", settings.api_port)], settings.api_host)
+    if settings.grpc_port:
+        check_ports([("gateway's gRPC", "GRPC_PORT", settings.grpc_port)], settings.grpc_host)
 
     try:
         if own_redis:
@@ -256,6 +263,7 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
         f"{ui_line}"
         f"  API       {stack.base_url}\n"
         f"  API docs  {stack.base_url}/docs\n"
+        f"  gRPC      {grpc_line}\n"
         f"  metrics   {stack.base_url}/metrics\n"
         f"{redis_line}"
         f"{monitoring}"
@@ -277,6 +285,7 @@ def main() -> None:
         workdir=run.irisq_run_dir,
         redis_port=settings.redis_port if given else run.irisq_redis_port,
         api_port=settings.api_port,
+        grpc_port=settings.grpc_port,
         model_dir=run.model_dir,
         # None: the stack's own redis-server on redis_port.
         redis_url=settings.redis_dsn if given else None,

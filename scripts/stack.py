@@ -178,6 +178,9 @@ class LocalStack:
     workdir: Path
     redis_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
+    # The gateway's gRPC face (gateway/grpc_face.py): a port of its own per stack, so stacks
+    # side by side never contend for the default 8001.
+    grpc_port: int = field(default_factory=free_port)
     model_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     redis_url: str | None = None
@@ -203,6 +206,7 @@ class LocalStack:
         env.update(
             REDIS_URL=str(self.redis_url),
             API_PORT=str(self.api_port),
+            GRPC_PORT=str(self.grpc_port),
             MODEL_DIR=str(self.model_dir),
             PYTHONUNBUFFERED="1",
         )

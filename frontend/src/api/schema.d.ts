@@ -143,6 +143,159 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server metadata */
+        get: operations["server_v2_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server liveness */
+        get: operations["live_v2_health_live_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server readiness: Redis answers and a model is served */
+        get: operations["ready_v2_health_ready_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model metadata */
+        get: operations["_metadata_v2_models__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Infer: predict the species of N flowers */
+        post: operations["_infer_v2_models__name__infer_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model readiness */
+        get: operations["_model_ready_v2_models__name__ready_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model metadata */
+        get: operations["_metadata_v2_models__name__versions__version__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Infer: predict the species of N flowers */
+        post: operations["_infer_v2_models__name__versions__version__infer_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model readiness */
+        get: operations["_model_ready_v2_models__name__versions__version__ready_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -158,6 +311,26 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** InferenceErrorBody */
+        InferenceErrorBody: {
+            /** Error */
+            error: string;
+        };
+        /** InferenceResponse */
+        InferenceResponse: {
+            /** Id */
+            id?: string | null;
+            /** Model Name */
+            model_name: string;
+            /** Model Version */
+            model_version?: string | null;
+            /** Outputs */
+            outputs: components["schemas"]["ResponseOutput"][];
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** ItemResult */
         ItemResult: {
@@ -216,6 +389,11 @@ export interface components {
             started_at?: number | null;
             status: components["schemas"]["JobStatus"];
         };
+        /** Liveness */
+        Liveness: {
+            /** Live */
+            live: boolean;
+        };
         /** ModelMetadata */
         ModelMetadata: {
             /** Classes */
@@ -254,6 +432,23 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** ModelMetadataV2 */
+        ModelMetadataV2: {
+            /** Inputs */
+            inputs: components["schemas"]["TensorMetadata"][];
+            /** Name */
+            name: string;
+            /** Outputs */
+            outputs: components["schemas"]["TensorMetadata"][];
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            };
+            /** Platform */
+            platform: string;
+            /** Versions */
+            versions: string[];
+        };
         /** PredictionResponse */
         PredictionResponse: {
             /** Items */
@@ -262,6 +457,11 @@ export interface components {
             job_id: string | null;
             /** Model Version */
             model_version: string;
+        };
+        /** Readiness */
+        Readiness: {
+            /** Ready */
+            ready: boolean;
         };
         /**
          * RegistryVersion
@@ -290,6 +490,21 @@ export interface components {
             served: string | null;
             /** Versions */
             versions: components["schemas"]["RegistryVersion"][];
+        };
+        /** ResponseOutput */
+        ResponseOutput: {
+            /** Data */
+            data?: unknown[] | null;
+            /** Datatype */
+            datatype: string;
+            /** Name */
+            name: string;
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+            /** Shape */
+            shape: number[];
         };
         /**
          * ServedModel
@@ -337,6 +552,24 @@ export interface components {
             trained_at: string;
             /** Version */
             version: string;
+        };
+        /** ServerMetadata */
+        ServerMetadata: {
+            /** Extensions */
+            extensions: string[];
+            /** Name */
+            name: string;
+            /** Version */
+            version: string;
+        };
+        /** TensorMetadata */
+        TensorMetadata: {
+            /** Datatype */
+            datatype: string;
+            /** Name */
+            name: string;
+            /** Shape */
+            shape: number[];
         };
         /** ValidationError */
         ValidationError: {
@@ -686,6 +919,469 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    server_v2_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerMetadata"];
+                };
+            };
+        };
+    };
+    live_v2_health_live_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
+    ready_v2_health_ready_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    _metadata_v2_models__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's name: iris */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelMetadataV2"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+        };
+    };
+    _infer_v2_models__name__infer_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's name: iris */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Id */
+                    id?: string | null;
+                    /** Inputs */
+                    inputs: {
+                        /** Data */
+                        data?: unknown[] | null;
+                        /** Datatype */
+                        datatype: string;
+                        /** Name */
+                        name: string;
+                        /** Parameters */
+                        parameters?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** Shape */
+                        shape: number[];
+                    }[];
+                    /** Outputs */
+                    outputs?: {
+                        /** Name */
+                        name: string;
+                        /** Parameters */
+                        parameters?: {
+                            [key: string]: unknown;
+                        } | null;
+                    }[] | null;
+                    /** Parameters */
+                    parameters?: {
+                        [key: string]: unknown;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The outputs (JSON, or the binary form) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceResponse"];
+                };
+            };
+            /** @description Invalid input; the error names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Unknown model or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description More rows than MAX_ITEMS, or too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description The job failed on the worker */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Redis unavailable, or at capacity */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Not done within PREDICT_WAIT_SECONDS; the error names the job, whose result GET /jobs/{id} gives */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+        };
+    };
+    _model_ready_v2_models__name__ready_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's name: iris */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    _metadata_v2_models__name__versions__version__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's name: iris */
+                name: string;
+                /** @description a model version answering now (GET /model's `answering`) */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelMetadataV2"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+        };
+    };
+    _infer_v2_models__name__versions__version__infer_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's name: iris */
+                name: string;
+                /** @description a model version answering now (GET /model's `answering`) */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Id */
+                    id?: string | null;
+                    /** Inputs */
+                    inputs: {
+                        /** Data */
+                        data?: unknown[] | null;
+                        /** Datatype */
+                        datatype: string;
+                        /** Name */
+                        name: string;
+                        /** Parameters */
+                        parameters?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** Shape */
+                        shape: number[];
+                    }[];
+                    /** Outputs */
+                    outputs?: {
+                        /** Name */
+                        name: string;
+                        /** Parameters */
+                        parameters?: {
+                            [key: string]: unknown;
+                        } | null;
+                    }[] | null;
+                    /** Parameters */
+                    parameters?: {
+                        [key: string]: unknown;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The outputs (JSON, or the binary form) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceResponse"];
+                };
+            };
+            /** @description Invalid input; the error names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Unknown model or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description More rows than MAX_ITEMS, or too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description The job failed on the worker */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Redis unavailable, or at capacity */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Not done within PREDICT_WAIT_SECONDS; the error names the job, whose result GET /jobs/{id} gives */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+        };
+    };
+    _model_ready_v2_models__name__versions__version__ready_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's name: iris */
+                name: string;
+                /** @description a model version answering now (GET /model's `answering`) */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceErrorBody"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
             };
         };
     };
