@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,8 +28,6 @@ import numpy.typing as npt
 from redis.exceptions import RedisError
 
 from contract.oip import (
-    INPUT_DATATYPES,
-    INPUT_NAME,
     MODEL_NAME,
     OUTPUTS,
 )
@@ -38,7 +35,9 @@ from gateway.inference import (
     InferenceError,
     Inferred,
     check_model,
+    check_output,
     infer,
+    input_tensor,
     metadata,
     model_ready,
     output_raw,
@@ -68,7 +67,6 @@ STATUS_CODES = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
-INPUT_DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Request = TypeVar("Request")
@@ -184,19 +182,14 @@ def input_rows(request: pb.ModelInferRequest) -> npt.NDArray[np.float64]:
     """The one input tensor, FP32 or FP64, raw or typed, in its declared shape (its rows and
     values are checked by gateway/inference.py)."""
     inputs = request.inputs
-    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-        names = ", ".join(repr(tensor.name) for tensor in inputs) or "none"
-        raise InferenceError(400, f"inputs: expected one tensor {INPUT_NAME!r}, got {names}")
+    first = inputs[0] if inputs else None
+    dtype, count = input_tensor(
+        [t.name for t in inputs],
+        first.datatype if first else "",
+        list(first.shape) if first else [],
+    )
     tensor = inputs[0]
-    dtype = INPUT_DTYPES.get(tensor.datatype)
-    if dtype is None:
-        raise InferenceError(
-            400, f"input: datatype {tensor.datatype} is not one of {', '.join(INPUT_DATATYPES)}"
-        )
     shape = list(tensor.shape)
-    if any(n < 0 for n in shape):
-        raise InferenceError(400, f"input: shape {shape} is not a tensor's shape")
-    count = math.prod(shape)
     if request.raw_input_contents:
         if len(request.raw_input_contents) != 1 or tensor.HasField("contents"):
             raise InferenceError(
@@ -227,8 +220,7 @@ def requested_outputs(request: pb.ModelInferRequest) -> list[str]:
         return list(OUTPUTS)
     names = [output.name for output in request.outputs]
     for name in names:
-        if name not in OUTPUTS:
-            raise InferenceError(400, f"outputs: {name!r} is not one of {', '.join(OUTPUTS)}")
+        check_output(name)
     return list(dict.fromkeys(names))
 
 

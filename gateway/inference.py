@@ -9,6 +9,7 @@ V2 is synchronous: a request waits PREDICT_WAIT_SECONDS for its job, then ends w
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -24,9 +25,12 @@ from contract.http import FEATURES
 from contract.jobs import JobStatus
 from contract.oip import (
     EXTENSIONS,
+    INPUT_DATATYPES,
+    INPUT_NAME,
     MODEL_NAME,
     OUTPUT_LABEL,
     OUTPUT_PROBABILITIES,
+    OUTPUTS,
     SERVER_NAME,
     ModelMetadataV2,
     ServerMetadata,
@@ -39,6 +43,7 @@ from gateway.services import Services
 # An input value is a measurement in cm, as `/predict` takes it: (0, 100].
 LOWEST, HIGHEST = 0.0, 100.0
 RAW_DTYPES = {"FP64": "<f8", "INT64": "<i8"}
+INPUT_DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 
 
 class InferenceError(Exception):
@@ -125,6 +130,27 @@ def rows_of(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
             f"must be a finite measurement in ({LOWEST:g}, {HIGHEST:g}] cm",
         )
     return values
+
+
+def input_tensor(names: list[str], datatype: str, shape: list[int]) -> tuple[np.dtype[Any], int]:
+    """The one input's element type and value count, from its name, datatype and shape as
+    a request declares them (either transport); its values are `rows_of`'s to check."""
+    if names != [INPUT_NAME]:
+        listed = ", ".join(repr(name) for name in names) or "none"
+        raise InferenceError(400, f"inputs: expected one tensor {INPUT_NAME!r}, got {listed}")
+    dtype = INPUT_DTYPES.get(datatype)
+    if dtype is None:
+        raise InferenceError(
+            400, f"input: datatype {datatype} is not one of {', '.join(INPUT_DATATYPES)}"
+        )
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise InferenceError(400, f"input: shape {shape} is not a tensor's shape")
+    return dtype, math.prod(shape)
+
+
+def check_output(name: str) -> None:
+    if name not in OUTPUTS:
+        raise InferenceError(400, f"outputs: {name!r} is not one of {', '.join(OUTPUTS)}")
 
 
 async def _never(*_: object) -> Message:

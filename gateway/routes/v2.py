@@ -23,8 +23,6 @@ from contract.oip import (
     BINARY_DATA_OUTPUT,
     BINARY_DATA_SIZE,
     HEADER_LENGTH,
-    INPUT_DATATYPES,
-    INPUT_NAME,
     MODEL_NAME,
     OUTPUTS,
     InferenceErrorBody,
@@ -39,7 +37,9 @@ from gateway.fenced_internals import RequestRoute
 from gateway.inference import (
     InferenceError,
     Inferred,
+    check_output,
     infer,
+    input_tensor,
     metadata,
     model_ready,
     output_raw,
@@ -53,7 +53,6 @@ router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=R
 
 ERROR: dict[str, Any] = {"model": InferenceErrorBody}
 Responses = dict[int | str, dict[str, Any]]
-NUMPY_INPUT: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 
 
 def _path_parameters(path: str) -> dict[str, Any]:
@@ -184,18 +183,11 @@ def _parse(body: bytes, header_length: str | None) -> _Parsed:
 
 def _input_rows(parsed: _Parsed) -> npt.NDArray[np.float64]:
     inputs = parsed.header.inputs
-    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-        names = ", ".join(repr(tensor.name) for tensor in inputs) or "none"
-        raise InferenceError(400, f"inputs: expected one tensor {INPUT_NAME!r}, got {names}")
+    first = inputs[0] if inputs else None
+    dtype, count = input_tensor(
+        [t.name for t in inputs], first.datatype if first else "", first.shape if first else []
+    )
     tensor = inputs[0]
-    dtype = NUMPY_INPUT.get(tensor.datatype)
-    if dtype is None:
-        raise InferenceError(
-            400, f"input: datatype {tensor.datatype} is not one of {', '.join(INPUT_DATATYPES)}"
-        )
-    if any(not isinstance(n, int) or n < 0 for n in tensor.shape):
-        raise InferenceError(400, f"input: shape {tensor.shape} is not a tensor's shape")
-    count = int(np.prod(tensor.shape)) if tensor.shape else 1
     size = (tensor.parameters or {}).get(BINARY_DATA_SIZE)
     if size is not None:
         if not isinstance(size, int) or size != count * dtype.itemsize:
@@ -231,10 +223,7 @@ def _requested(parsed: _Parsed) -> list[tuple[str, bool]]:
         return [(name, binary_default) for name in OUTPUTS]
     requested = []
     for output in header.outputs:
-        if output.name not in OUTPUTS:
-            raise InferenceError(
-                400, f"outputs: {output.name!r} is not one of {', '.join(OUTPUTS)}"
-            )
+        check_output(output.name)
         binary = (output.parameters or {}).get(BINARY_DATA, binary_default)
         requested.append((output.name, bool(binary)))
     return requested
