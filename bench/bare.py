@@ -7,6 +7,7 @@ a scenario to this one is the cost of everything irisq adds to parsing a request
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -24,19 +25,24 @@ def create_bare_app() -> FastAPI:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
+def serve(app: Any, port: int) -> None:
+    """Serve a bench server as the gateway is served: uvicorn, uvloop, httptools."""
     uvicorn.run(
-        create_bare_app(),
+        app,
         host="127.0.0.1",
-        port=args.port,
+        port=port,
         loop="uvloop",
         http="httptools",
         access_log=False,
         log_level="warning",
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    serve(create_bare_app(), args.port)
 
 
 if __name__ == "__main__":

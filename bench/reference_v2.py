@@ -24,12 +24,12 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.bare import serve
 from contract.http import FEATURES
 from worker.model import MODEL_FILE, verify_checksum
 from worker.registry import served_dir
@@ -335,16 +335,7 @@ def main() -> None:
     args = parser.parse_args()
     model = load_reference_model(args.model_dir)
     app = create_reference_app(model, args.max_batch_rows, args.max_wait_ms / 1000, args.instances)
-    # Served as the gateway and the bare endpoint are: uvicorn, uvloop, httptools.
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    serve(app, args.port)
 
 
 if __name__ == "__main__":
