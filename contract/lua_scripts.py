@@ -101,12 +101,19 @@ class LookedUp(NamedTuple):
     served: str | None = None
 
 
-def looked_up(reply: Sequence[Any]) -> LookedUp:
+def looked_up(reply: Sequence[Any], lookups: Sequence[Lookup]) -> LookedUp:
+    """The reply to the call `lookup_or_open_jobs(lookups, ...)` made."""
     current, rest = reply
     if not int(current):
         served = as_bytes(rest) or b""
         return LookedUp(None, served.decode() or None)
-    return LookedUp([[as_bytes(entry) for entry in entries] for entries in rest])
+    # Each lookup's items past its looked-up keys (all of them, without keys) are misses.
+    return LookedUp(
+        [
+            [*map(as_bytes, entries), *[None] * (lookup.n_items - len(entries))]
+            for entries, lookup in zip(rest, lookups, strict=True)
+        ]
+    )
 
 
 def mark_running(job_ids: Sequence[str], started: float, task_id: str) -> tuple[Keys, Args]:

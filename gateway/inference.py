@@ -21,7 +21,7 @@ import orjson
 from redis.exceptions import RedisError
 from starlette.types import Message
 
-from contract.http import FEATURES
+from contract.http import FEATURES, HIGHEST, LOWEST
 from contract.jobs import JobStatus
 from contract.oip import (
     EXTENSIONS,
@@ -40,8 +40,6 @@ from gateway.errors import ProblemError
 from gateway.prediction_path import answered_items, look_up_or_submit
 from gateway.services import Services
 
-# An input value is a measurement in cm, as `/predict` takes it: (0, 100].
-LOWEST, HIGHEST = 0.0, 100.0
 RAW_DTYPES = {"FP64": "<f8", "INT64": "<i8"}
 INPUT_DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 

@@ -76,7 +76,7 @@ class LookupOrOpen:
             version = self.model.version
             keys, args = lua_scripts.lookup_or_open_jobs(lookups, self.job_timeout, version)
             # redis-py's Script loads the script again when a restarted Redis forgot it.
-            reply = lua_scripts.looked_up(await self.script(keys=keys, args=args))
+            reply = lua_scripts.looked_up(await self.script(keys=keys, args=args), lookups)
             if reply.entries is not None:
                 return [(entries, version) for entries in reply.entries]
             self.model.serve(reply.served)

@@ -36,7 +36,7 @@ def open_jobs(client: redis.Redis, count: int) -> list[str]:
     served = as_bytes(client.hget(ROLLOUT_KEY, RolloutField.SERVED))
     keys, args = lookup_or_open_jobs(lookups, JOB_TIMEOUT, served.decode() if served else None)
     reply = looked_up(
-        client.register_script(source(Script.LOOKUP_OR_OPEN_JOBS))(keys=keys, args=args)
+        client.register_script(source(Script.LOOKUP_OR_OPEN_JOBS))(keys=keys, args=args), lookups
     )
     assert reply.entries is not None, "the served version changed under the test"
     return job_ids
