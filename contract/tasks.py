@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import NotRequired, TypedDict
 
+import numpy as np
+import numpy.typing as npt
+
 from contract.http import FEATURES
 
 TASK_NAME = "irisq.predict"
@@ -20,6 +23,9 @@ TASK_NAME = "irisq.predict"
 # Open Inference Protocol's FP64 data) packs the same way.
 ROW_DTYPE = "<f8"
 ROW_BYTES = 8 * len(FEATURES)
+
+# A job's rows as the gateway holds them: a parsed body's, or a tensor's matrix.
+Rows = Sequence[Sequence[float]] | npt.NDArray[np.float64]
 
 
 class TaskJob(TypedDict):
@@ -40,7 +46,12 @@ class TaskJob(TypedDict):
 TaskPayload = list[TaskJob]
 
 
-def pack_rows(rows: Sequence[Sequence[float]]) -> str:
+def pack_rows(rows: Rows) -> str:
+    if isinstance(rows, np.ndarray):
+        # A tensor's matrix is packed whole, with no Python float a value.
+        if rows.ndim != 2 or rows.shape[1] != len(FEATURES):
+            raise ValueError(f"each row must have {len(FEATURES)} values")
+        return base64.b64encode(np.ascontiguousarray(rows, ROW_DTYPE).tobytes()).decode("ascii")
     values = tuple(chain.from_iterable(rows))
     if len(values) != len(rows) * len(FEATURES):
         raise ValueError(f"each row must have {len(FEATURES)} values")
@@ -62,7 +73,7 @@ def row_count(job: TaskJob) -> int:
     return (len(text) * 3 // 4 - padding) // ROW_BYTES
 
 
-def task_job(job_id: str, rows: Sequence[Sequence[float]], cache: bool = True) -> TaskJob:
+def task_job(job_id: str, rows: Rows, cache: bool = True) -> TaskJob:
     if cache:
         return {"job_id": job_id, "rows": pack_rows(rows)}
     return {"job_id": job_id, "rows": pack_rows(rows), "cache": False}

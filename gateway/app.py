@@ -97,11 +97,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    for router in (predict.router, jobs.router, model.router, health.router, v2.router):
+    routers = (predict.router, v2.infer_router, jobs.router, model.router, health.router, v2.router)
+    for router in routers:
         # Flat, as `@app.post` adds them: an included router stays a node of the route tree
         # that every request resolves through, a sixth of the gateway's CPU on the cached
         # path (docs/performance.md). The routes carry their own tags, responses and route
-        # class; nothing is set at inclusion.
+        # class; nothing is set at inclusion. The prediction routes come first: the router
+        # and the metrics' route label try the routes in order.
         app.router.routes.extend(router.routes)
     # After the API's routes, so requests to the API never try the documentation's first.
     install_api_docs(app)

@@ -24,7 +24,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,8 +31,13 @@ from celery import Celery
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract.broker import TASK_QUEUE, TASK_SERIALIZER, register_task_serializer
-from contract.tasks import TASK_NAME, TaskJob, TaskPayload, row_count, task_job
+from contract.broker import (
+    PUBLISHED_BODY_ENCODING,
+    TASK_QUEUE,
+    TASK_SERIALIZER,
+    register_task_serializer,
+)
+from contract.tasks import TASK_NAME, Rows, TaskJob, TaskPayload, row_count, task_job
 from gateway.celery_task_events import FLUSH_SECONDS, TaskSentEvents
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -62,7 +66,10 @@ def create_celery_client(settings: Settings) -> Celery:
         task_default_queue=TASK_QUEUE,
         broker_connection_timeout=settings.redis_timeout_seconds,
         broker_connection_retry_on_startup=False,
-        broker_transport_options={"socket_timeout": settings.redis_timeout_seconds},
+        broker_transport_options={
+            "socket_timeout": settings.redis_timeout_seconds,
+            **PUBLISHED_BODY_ENCODING,
+        },
     )
     return app
 
@@ -109,7 +116,7 @@ class Dispatcher:
         self.sent_events: TaskSentEvents | None = None
         self.events_flush: asyncio.TimerHandle | None = None
 
-    def submit(self, job_id: str, items: Sequence[Sequence[float]], cache: bool = True) -> None:
+    def submit(self, job_id: str, items: Rows, cache: bool = True) -> None:
         if not self.pending.jobs:
             self.pending.since = time.monotonic()
         self.pending.jobs.append(task_job(job_id, items, cache))

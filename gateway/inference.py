@@ -171,7 +171,7 @@ async def infer(
             413, f"input: {len(rows)} rows, more than MAX_ITEMS ({settings.max_items})"
         )
     try:
-        submitted = await look_up_or_submit(services, rows.tolist(), is_async=False)
+        submitted = await look_up_or_submit(services, rows, is_async=False)
     except ProblemError as exc:
         raise InferenceError(exc.status, exc.detail) from exc
     if model_version is not None and submitted.version != model_version:

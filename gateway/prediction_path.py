@@ -8,7 +8,6 @@ entries at once, a job to wait for, or an accepted job.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -17,6 +16,7 @@ from contract.cache_keys import canonical_rows
 from contract.jobs import new_job_id
 from contract.lua_scripts import Lookup
 from contract.messages import DoneOutcome
+from contract.tasks import Rows
 from gateway.done_listener import OpenJob
 from gateway.errors import STORE_FULL, STORE_FULL_RETRY_AFTER, ProblemError
 from gateway.metrics import Metrics
@@ -40,15 +40,14 @@ def refuse_new_job(metrics: Metrics) -> NoReturn:
     raise ProblemError(503, STORE_FULL, headers={"Retry-After": STORE_FULL_RETRY_AFTER})
 
 
-async def look_up_or_submit(
-    services: Services, values: Sequence[Sequence[float]], *, is_async: bool
-) -> Submitted:
+async def look_up_or_submit(services: Services, values: Rows, *, is_async: bool) -> Submitted:
     """Look the rows up and, when any is missing, send the misses as one job.
 
-    `values` are validated rows in FEATURES order. Only requests within CACHE_MAX_ITEMS use
-    the cache, and only their rows are rounded here, for their keys; the worker rounds every
-    row again, all at once (worker/rows.py): rounded one value at a time here, a large
-    request's rows cost the event loop more than the rest of the request.
+    `values` are validated rows in FEATURES order; a tensor's matrix is packed whole. Only
+    requests within CACHE_MAX_ITEMS use the cache, and only their rows are rounded here, for
+    their keys; the worker rounds every row again, all at once (worker/rows.py): rounded one
+    value at a time here, a large request's rows cost the event loop more than the rest of
+    the request.
     """
     settings, metrics = services.settings, services.metrics
     # While open work fills the store, only requests the cache answers whole are served.
@@ -69,9 +68,9 @@ async def look_up_or_submit(
     if hits := len(cached) - cached.count(None):
         metrics.cache_hits.inc(hits)
     misses = [values[i] for i, entry in enumerate(cached) if entry is None] if hits else values
-    if misses and use_cache:
+    if len(misses) and use_cache:
         metrics.cache_misses.inc(len(misses))
-    if not misses:
+    if not len(misses):
         metrics.count_predictions(cached, {})
         return Submitted(cached, version, None, None, hits)
     if full:

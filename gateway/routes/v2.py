@@ -50,6 +50,9 @@ from gateway.routes.predict import request_body
 from gateway.services import Services
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=RequestRoute)
+# The infer routes, apart: the app tries them right after `/predict`, before the routes that
+# are asked seldom (gateway/app.py).
+infer_router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=RequestRoute)
 
 ERROR: dict[str, Any] = {"model": InferenceErrorBody}
 Responses = dict[int | str, dict[str, Any]]
@@ -288,7 +291,7 @@ INFER_RESPONSES: Responses = {
     },
 }
 for path in ("/models/{name}/infer", "/models/{name}/versions/{version}/infer"):
-    router.add_api_route(
+    infer_router.add_api_route(
         path,
         _infer,
         methods=["POST"],

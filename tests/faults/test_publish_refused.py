@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import time
 
 import httpx
-import orjson
 import redis
 
 from contract.tasks import TaskJob, row_count
 from scripts.stack import LocalStack, wait_until
+from tests.support.celery_queue import task_jobs
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
@@ -25,9 +24,7 @@ def queued_tasks(client: redis.Redis) -> list[list[TaskJob]]:
     """The jobs of every task waiting in Celery's queue, oldest first."""
     tasks = []
     for raw in reversed(client.lrange(QUEUE, 0, -1)):
-        message = orjson.loads(raw)
-        args, _kwargs, _embed = orjson.loads(base64.b64decode(message["body"]))
-        tasks.append(args[0])
+        tasks.append(task_jobs(raw))
     return tasks
 
 

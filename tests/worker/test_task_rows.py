@@ -57,9 +57,21 @@ def test_packed_rows_are_little_endian_doubles_in_feature_order() -> None:
     assert job["rows"] == pack_rows([(5.1, 3.5, 1.4, 0.2)])
 
 
+@given(st.lists(item, min_size=1, max_size=5))
+def test_a_tensors_matrix_packs_as_its_rows_do(rows: list[list[float]]) -> None:
+    """The V2 faces hand the gateway a matrix, `/predict` a list of rows: one packing."""
+    assert pack_rows(np.array(rows, dtype=np.float64)) == pack_rows(rows)
+    # A column-major or float32 matrix too: the bytes are always little-endian rows.
+    assert pack_rows(np.asfortranarray(np.array(rows))) == pack_rows(rows)
+    as_float32 = np.array(rows, dtype=np.float32)
+    assert pack_rows(as_float32) == pack_rows(as_float32.astype(np.float64).tolist())
+
+
 def test_a_row_of_the_wrong_width_is_not_packed() -> None:
     with pytest.raises(ValueError, match="4 values"):
         pack_rows([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match="4 values"):
+        pack_rows(np.ones((2, 3)))
 
 
 def _packed(*values: float) -> str:
