@@ -39,7 +39,7 @@ def cache_key(values: Sequence[float], model_version: str) -> str:
 # The fast spelling: one "%.4f" pass over every row's text, for the many items of a batch.
 # It gives exactly `canonical_values` and `key_suffix` (property tests hold them equal) at a
 # fraction of their cost per value: on 100-item requests the gateway's CPU is a fifth lower
-# and the worker's a tenth (docs/performance.md).
+# and the worker's a tenth (docs/optimisations.md).
 _ROW_FORMAT = "|".join([f"%.{CANONICAL_DECIMALS}f"] * 4)
 _TRAILING_ZEROS = re.compile(r"\.?0+(?=[|\n]|\Z)")
 # Below this magnitude a canonical value's "%.4f" text, trailing zeros removed, is its

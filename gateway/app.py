@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         # Flat, as `@app.post` adds them: an included router stays a node of the route tree
         # that every request resolves through, a sixth of the gateway's CPU on the cached
-        # path (docs/performance.md). The routes carry their own tags, responses and route
+        # path (docs/optimisations.md). The routes carry their own tags, responses and route
         # class; nothing is set at inclusion. The prediction routes come first: the router
         # and the metrics' route label try the routes in order.
         app.router.routes.extend(router.routes)

@@ -4,7 +4,7 @@ Each is used only with the library versions it was checked against (CHECKED, maj
 with any other the gateway takes the public path named below and logs a warning at start.
 tests/gateway/test_fenced_internals.py fails when an installed library is not a checked
 version or no longer has the structure relied on. The measured reasons are in
-docs/performance.md ("Library internals").
+docs/optimisations.md ("Library internals").
 
 - FastAPI, the route wrapper: `POST /predict` is served by a RequestRoute. FastAPI documents
   subclassing `APIRoute` and overriding `get_route_handler`; this one also replaces the ASGI

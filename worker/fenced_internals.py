@@ -7,7 +7,7 @@ loop: about one publish, one Redis round trip of the main process, per event. Th
 step (worker/events.py) replaces `on_send_buffered` and `buffer_limit` on that live dispatcher
 so its buffer is flushed on a timer instead. Neither is documented API: they are keywords of
 the dispatcher's constructor, set by Celery's own step, and what they do is Celery's internal
-structure. The worker's CPU per task is the reason (docs/performance.md).
+structure. The worker's CPU per task is the reason (docs/optimisations.md).
 
 The hook is used only with the Celery versions it was checked against (CELERY_CHECKED); with
 any other the dispatcher keeps Celery's own flushing and the worker logs a warning at start.

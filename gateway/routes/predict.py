@@ -59,7 +59,7 @@ def _answer(model_version: str | None, job_id: str | None, items: bytes) -> Resp
 # Documented here, parsed by hand below: this route is a RequestRoute
 # (gateway/fenced_internals.py), which reads the request itself. FastAPI's declared body,
 # query and header parameters take the cached path from 0.90 to 0.55 of the bare endpoint's
-# throughput (docs/performance.md); the body's bytes are decoded and validated in one pass
+# throughput (docs/optimisations.md); the body's bytes are decoded and validated in one pass
 # (contract/http.py request_rows), as FastAPI documents for custom body handling.
 PREDICT_PARAMETERS: list[dict[str, Any]] = [
     {

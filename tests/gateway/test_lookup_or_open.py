@@ -153,6 +153,28 @@ def test_without_a_model_version_or_key_suffixes_every_item_is_a_miss_and_nothin
     assert orjson.loads(record[b"cached"]) == [None, None]
 
 
+@pytest.mark.parametrize("items", [1, 11, 1000])
+def test_a_lookup_without_keys_is_answered_without_a_reply_an_item(
+    stack: LocalStack, items: int
+) -> None:
+    """A large request's lookup reads no key: the reply lists none, the gateway counts every
+    item a miss, and the record still holds one null an item."""
+    stack.start_redis()
+
+    async def run() -> tuple[list[bytes | None], dict]:
+        redis = Redis.from_url(str(stack.redis_url))
+        try:
+            cache = await _serving(redis)
+            found, _ = await cache.lookup_or_open(Lookup(items, None, "d" * 32, 7.0))
+            return found, await redis.hgetall(job_key("d" * 32))
+        finally:
+            await redis.aclose()
+
+    found, record = asyncio.run(run())
+    assert found == [None] * items
+    assert orjson.loads(record[b"cached"]) == [None] * items
+
+
 def test_a_lookup_that_may_not_open_a_job_still_answers_its_hits_and_writes_nothing(
     stack: LocalStack,
 ) -> None:
