@@ -17,12 +17,11 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from contract.http import FEATURES
 from gateway.oip_grpc import open_inference_grpc_pb2 as pb
 from gateway.oip_grpc.open_inference_grpc_pb2_grpc import GRPCInferenceServiceStub
 from scripts.stack import ROOT, LocalStack, command, free_port
-from tests.support.items import fresh_item
 from tests.support.processes import started_stack
+from tests.support.tensors import fresh_rows, predicted_items
 
 OUTPUTS = ["label", "probabilities", "class_index"]
 
@@ -52,24 +51,10 @@ def http(grpc_stack: tuple[LocalStack, str]) -> Iterator[httpx.Client]:
         yield client
 
 
-def _rows(n: int, dtype: str) -> np.ndarray:
-    items = [fresh_item() for _ in range(n)]
-    return np.array([[item[f] for f in FEATURES] for item in items], dtype)
-
-
 def _input(values: np.ndarray, datatype: str = "FP64") -> grpcclient.InferInput:
     tensor = grpcclient.InferInput("input", list(values.shape), datatype)
     tensor.set_data_from_numpy(values)
     return tensor
-
-
-def _predicted(http: httpx.Client, rows: np.ndarray) -> list[dict[str, Any]]:
-    """POST /predict's items for the same rows (float32 values as the doubles they are)."""
-    items = [dict(zip(FEATURES, map(float, row), strict=True)) for row in rows]
-    response = http.post("/predict", json={"items": items})
-    assert response.status_code == 200, response.text
-    answered: list[dict[str, Any]] = response.json()["items"]
-    return answered
 
 
 def _refused(call: Any) -> InferenceServerException:
@@ -102,10 +87,10 @@ def test_health_and_metadata(triton: grpcclient.InferenceServerClient, http: htt
 def test_infer_answers_as_predict_does(
     triton: grpcclient.InferenceServerClient, http: httpx.Client, rows: int, datatype: str
 ) -> None:
-    values = _rows(rows, "float32" if datatype == "FP32" else "float64")
+    values = fresh_rows(rows, "float32" if datatype == "FP32" else "float64")
     outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUTS]
     result = triton.infer("iris", [_input(values, datatype)], outputs=outputs, request_id="r-7")
-    expected = _predicted(http, values)
+    expected = predicted_items(http, values)
     model = http.get("/model").json()
     labels = result.as_numpy("label")
     assert labels.shape == (rows,)
@@ -126,11 +111,11 @@ def test_infer_answers_as_predict_does(
 
 def test_only_the_requested_outputs_are_answered(triton: grpcclient.InferenceServerClient) -> None:
     outputs = [grpcclient.InferRequestedOutput("class_index")]
-    result = triton.infer("iris", [_input(_rows(3, "float64"))], outputs=outputs)
+    result = triton.infer("iris", [_input(fresh_rows(3, "float64"))], outputs=outputs)
     assert [output.name for output in result.get_response().outputs] == ["class_index"]
     assert result.as_numpy("class_index").shape == (3,)
     assert result.as_numpy("label") is None
-    every = triton.infer("iris", [_input(_rows(2, "float64"))])
+    every = triton.infer("iris", [_input(fresh_rows(2, "float64"))])
     assert [output.name for output in every.get_response().outputs] == OUTPUTS
 
 
@@ -139,7 +124,7 @@ def test_typed_contents_are_read_as_raw_ones_are(
     grpc_stack: tuple[LocalStack, str], http: httpx.Client, datatype: str
 ) -> None:
     """Not every client sends raw_input_contents: `contents.fp32_contents`/`fp64_contents`."""
-    values = _rows(2, "float64")
+    values = fresh_rows(2, "float64")
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype=datatype, shape=[2, 4])
     typed = tensor.contents
     (typed.fp32_contents if datatype == "FP32" else typed.fp64_contents).extend(values.ravel())
@@ -148,7 +133,7 @@ def test_typed_contents_are_read_as_raw_ones_are(
     with grpc.insecure_channel(grpc_stack[1]) as channel:
         response = GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
     as_float32 = values.astype(np.float32) if datatype == "FP32" else values
-    expected = [item["prediction"] for item in _predicted(http, as_float32)]
+    expected = [item["prediction"] for item in predicted_items(http, as_float32)]
     raw, decoded = response.raw_output_contents[0], []
     while raw:
         length = int.from_bytes(raw[:4], "little")
@@ -158,7 +143,7 @@ def test_typed_contents_are_read_as_raw_ones_are(
 
 
 def test_unknown_model_or_version_is_not_found(triton: grpcclient.InferenceServerClient) -> None:
-    tensor = _input(_rows(1, "float64"))
+    tensor = _input(fresh_rows(1, "float64"))
     refused = _refused(lambda: triton.infer("other", [tensor]))
     assert refused.status() == "StatusCode.NOT_FOUND"
     assert "unknown model 'other'" in refused.message()
@@ -190,7 +175,7 @@ def test_bad_input_is_an_invalid_argument_naming_the_problem(
 def test_other_tensors_and_outputs_are_invalid_arguments(
     triton: grpcclient.InferenceServerClient,
 ) -> None:
-    values = _rows(1, "float64")
+    values = fresh_rows(1, "float64")
     ints = grpcclient.InferInput("input", [1, 4], "INT32")
     ints.set_data_from_numpy(values.astype(np.int32))
     named = grpcclient.InferInput("features", [1, 4], "FP64")
@@ -204,7 +189,7 @@ def test_other_tensors_and_outputs_are_invalid_arguments(
             ),
             "'species'",
         ),
-        (lambda: triton.infer("iris", [_input(_rows(1001, "float64"))]), "MAX_ITEMS"),
+        (lambda: triton.infer("iris", [_input(fresh_rows(1001, "float64"))]), "MAX_ITEMS"),
     ]
     for call, named_in_message in cases:
         refused = _refused(call)
@@ -215,8 +200,8 @@ def test_other_tensors_and_outputs_are_invalid_arguments(
 def test_calls_are_counted_and_ready_checks_the_face(
     triton: grpcclient.InferenceServerClient, http: httpx.Client
 ) -> None:
-    triton.infer("iris", [_input(_rows(1, "float64"))])
-    _refused(lambda: triton.infer("other", [_input(_rows(1, "float64"))]))
+    triton.infer("iris", [_input(fresh_rows(1, "float64"))])
+    _refused(lambda: triton.infer("other", [_input(fresh_rows(1, "float64"))]))
     metrics = http.get("/metrics").text
     assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="ModelInfer"}' in metrics
     assert 'grpc_server_handled_total{grpc_code="NOT_FOUND",grpc_method="ModelInfer"}' in metrics

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import numpy as np
@@ -11,9 +10,8 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from contract.http import FEATURES
 from scripts.stack import LocalStack
-from tests.support.items import fresh_item
+from tests.support.tensors import fresh_rows, predicted_items
 
 
 @pytest.fixture
@@ -23,19 +21,6 @@ def triton(running_stack: LocalStack) -> Iterator[httpclient.InferenceServerClie
         yield client
     finally:
         client.close()
-
-
-def _rows(n: int, dtype: str) -> np.ndarray:
-    rows = np.array([[item[f] for f in FEATURES] for item in (fresh_item() for _ in range(n))])
-    return rows.astype(dtype)
-
-
-def _expected(client: httpx.Client, rows: np.ndarray) -> list[dict[str, Any]]:
-    items = [dict(zip(FEATURES, map(float, row), strict=True)) for row in rows]
-    response = client.post("/predict", json={"items": items})
-    assert response.status_code == 200, response.text
-    answered: list[dict[str, Any]] = response.json()["items"]
-    return answered
 
 
 def test_health_and_metadata(
@@ -63,7 +48,7 @@ def test_infer_answers_as_predict_does(
     dtype: str,
     binary: bool,
 ) -> None:
-    values = _rows(rows, dtype)
+    values = fresh_rows(rows, dtype)
     datatype = "FP32" if dtype == "float32" else "FP64"
     tensor = httpclient.InferInput("input", list(values.shape), datatype)
     tensor.set_data_from_numpy(values, binary_data=binary)
@@ -72,7 +57,7 @@ def test_infer_answers_as_predict_does(
         for name in ("label", "probabilities", "class_index")
     ]
     result = triton.infer("iris", [tensor], outputs=outputs, request_id="r1")
-    expected = _expected(client, values)
+    expected = predicted_items(client, values)
     # The client gives BYTES as bytes from binary data, as str from JSON.
     labels = [
         label.decode() if isinstance(label, bytes) else label for label in result.as_numpy("label")
@@ -89,7 +74,7 @@ def test_infer_answers_as_predict_does(
 
 def test_infer_with_the_clients_defaults(triton: httpclient.InferenceServerClient) -> None:
     """No outputs named: the client asks for every output in binary form."""
-    values = _rows(3, "float32")
+    values = fresh_rows(3, "float32")
     tensor = httpclient.InferInput("input", [3, 4], "FP32")
     tensor.set_data_from_numpy(values)
     result = triton.infer("iris", [tensor])
