@@ -14,6 +14,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,13 +194,19 @@ class BenchStack:
         self.stack = LocalStack(workdir=workdir)
         self.pool = pool
         self.workers: list[Service] = []
+        self.gateways: list[Service] = []
 
-    def start(self, workers: int, **gateway_env: str) -> str:
+    def start(
+        self, workers: int, gateways: int = 1, gateway_env: Mapping[str, str] | None = None
+    ) -> str:
+        """The stack with `workers` workers and `gateways` gateway processes on one port."""
         self.stack.stop_all()
         self.stack.start_redis()
         self.stack.train_if_missing()
         self.workers = [self.stack.start_worker(WORKER_POOL=self.pool) for _ in range(workers)]
-        self.stack.start_gateway(LOG_LEVEL="WARNING", **gateway_env)
+        self.gateways = self.stack.start_gateways(
+            gateways, LOG_LEVEL="WARNING", **(gateway_env or {})
+        )
         wait_until(lambda: http_ok(f"{self.stack.base_url}/ready"), 30, "ready")
         # Warm up: the model version known, the cached scenario's entry present.
         run_wrk(self.stack.base_url, SCENARIOS["cached"], 4, 1)
@@ -212,8 +219,9 @@ class BenchStack:
     def components(self) -> dict[str, int]:
         parts = {f"worker{i}": w.pid for i, w in enumerate(self.workers)}
         assert self.stack.redis_server is not None
-        gateway = next(s for s in self.stack.services if s.name == "gateway")
-        return {"gateway": gateway.pid, "redis": self.stack.redis_server.pid, **parts}
+        # One gateway: `gateway`; several: gateway1, gateway2, ... (format_gateways_row).
+        gateways = {g.name: g.pid for g in self.gateways}
+        return {**gateways, "redis": self.stack.redis_server.pid, **parts}
 
     def stop(self) -> None:
         self.stack.stop_all()
@@ -227,6 +235,26 @@ def merge_workers(result: Result) -> Result:
         cpu["workers"] = sum(workers)
     result.cpu_us_per_request = cpu
     return result
+
+
+GATEWAYS_HEADER = (
+    "| gateways | scenario | conc. | workers | req/s | p50 ms | p99 ms | errors "
+    "| CPU µs/req each gateway | gateways | workers | redis |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def format_gateways_row(count: int, r: Result) -> str:
+    """One run of the gateways comparison: each gateway process's CPU per request (of all
+    the run's requests), their sum, the workers' and Redis'."""
+    cpu = r.cpu_us_per_request
+    each = [v for k, v in cpu.items() if k.startswith("gateway")]
+    return (
+        f"| {count} | {r.scenario} | {r.concurrency} | {r.workers} | {r.rps:,.0f} "
+        f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+        f"| {' + '.join(f'{v:.0f}' for v in each)} | {sum(each):.0f} "
+        f"| {cpu.get('workers', 0):.0f} | {cpu['redis']:.0f} |"
+    )
 
 
 def write_latest(path: Path, report: list[str]) -> None:
@@ -263,6 +291,13 @@ def main() -> None:
         default=[1, 2, 4],
         help="worker counts for the scaling runs (uncached, batch100 at c64)",
     )
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="gateway process counts for the gateways runs (uncached and cached at c64)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -277,6 +312,7 @@ def main() -> None:
     reference: tuple[Service, str] | None = None
     results: list[Result] = []
     scaling: list[Result] = []
+    gateway_runs: list[tuple[int, Result]] = []
     try:
         url = args.url or bench.start(args.workers)
         parts = {} if args.url else bench.components()
@@ -308,6 +344,14 @@ def main() -> None:
                     r = measure_against_bare(bare, url, name, 64, args, workers, bench.components())
                     print(format_row(r), flush=True)
                     scaling.append(r)
+            for count in args.gateways:
+                url = bench.start(args.workers, gateways=count)
+                for name in ("uncached", "cached"):
+                    r = measure_against_bare(
+                        bare, url, name, 64, args, args.workers, bench.components()
+                    )
+                    print(format_gateways_row(count, r), flush=True)
+                    gateway_runs.append((count, r))
     finally:
         bench.stop()
         bare[0].stop()
@@ -344,6 +388,11 @@ def main() -> None:
         "",
         HEADER,
         *[format_row(r) for r in scaling],
+        "",
+        "### Gateways (concurrency 64, processes on one port)",
+        "",
+        GATEWAYS_HEADER,
+        *[format_gateways_row(count, r) for count, r in gateway_runs],
         "",
     ]
     write_latest(args.output, report)

@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench = BenchStack(Path(tempfile.mkdtemp(prefix="irisq-timeline-")), args.pool)
     try:
-        url = bench.start(args.workers, **KEEP_ANSWERED_RECORDS)
+        url = bench.start(args.workers, gateway_env=KEEP_ANSWERED_RECORDS)
         run_wrk(url, SCENARIOS["uncached"], args.concurrency, 1)
         with DoneChannelListener(str(bench.stack.redis_url)) as listener:
             figures = run_wrk(url, SCENARIOS["uncached"], args.concurrency, args.seconds)

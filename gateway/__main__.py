@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import socket
 import sys
 
 import uvicorn
@@ -19,6 +20,21 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 OTHER_DESCRIPTORS = 32
 
 log = logging.getLogger("irisq.gateway")
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """The API port, bound so that other gateway processes may bind it too (REUSE_PORT): the
+    kernel hands each new connection to one of them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def main() -> None:
@@ -51,7 +67,10 @@ def main() -> None:
     # When it stops, the requests that wait for a job answer 202 with it at once
     # (gateway/fenced_internals.py).
     server = fenced_internals.server(config, on_stop=lambda: drain(app))
-    server.run()
+    if settings.reuse_port:
+        server.run(sockets=[shared_socket(settings.api_host, settings.api_port)])
+    else:
+        server.run()
     sys.exit(fenced_internals.exit_status(server))
 
 

@@ -261,8 +261,9 @@ class GrpcFace:
         server = grpc.aio.server(
             options=[
                 # A port another process holds is a failed start, never a port shared with it
-                # (gRPC sets SO_REUSEPORT by default: two gateways would split the calls).
-                ("grpc.so_reuseport", 0),
+                # (gRPC sets SO_REUSEPORT by default: two gateways would split the calls),
+                # unless REUSE_PORT asks for just that.
+                ("grpc.so_reuseport", int(settings.reuse_port)),
                 # The same bound on a request's size as the HTTP face's MAX_BODY_BYTES;
                 # past it gRPC itself answers RESOURCE_EXHAUSTED.
                 ("grpc.max_receive_message_length", settings.max_body_bytes),

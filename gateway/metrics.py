@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import collections
+import os
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,7 +20,12 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The gateway's metrics. With `multiproc_dir` (PROMETHEUS_MULTIPROC_DIR, several gateway
+    processes sharing one port) every value lives in that directory's files, and `exposition`
+    sums the files of every process; the gauges say how (`multiprocess_mode`)."""
+
+    def __init__(self, multiproc_dir: Path | None = None) -> None:
+        self.multiproc_dir = multiproc_dir
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -91,14 +99,24 @@ class Metrics:
         self.redis_errors = Counter(
             "irisq_redis_errors", "Requests refused because Redis could not be reached", registry=r
         )
-        self.waiting = Gauge("irisq_waiting_requests", "Requests waiting for a job", registry=r)
+        # Per process, summed over the live ones.
+        self.waiting = Gauge(
+            "irisq_waiting_requests",
+            "Requests waiting for a job",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.open_jobs = Gauge(
             "irisq_open_jobs",
             "Jobs this gateway submitted whose outcome has not reached it yet",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.event_streams = Gauge(
-            "irisq_event_streams", "Job event streams open (GET /jobs/{id}/events)", registry=r
+            "irisq_event_streams",
+            "Job event streams open (GET /jobs/{id}/events)",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.tasks_redelivered = Counter(
             "irisq_tasks_redelivered",
@@ -115,10 +133,12 @@ class Metrics:
             "Job records deleted because their sync request was answered with the result",
             registry=r,
         )
+        # One store's figure, which every process's sweeper measures: the latest reading.
         self.records_bytes = Gauge(
             "irisq_job_records_bytes",
             "Redis memory held by finished job records (MEMORY USAGE, summed)",
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.store_refusals = Counter(
             "irisq_store_full_refusals",
@@ -131,6 +151,19 @@ class Metrics:
         self._from_model = self.predictions.labels("model")
         self._by_class: dict[str, Any] = {}
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def exposition(self) -> bytes:
+        """/metrics' body: this process's metrics, or with `multiproc_dir` every process's."""
+        if self.multiproc_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, str(self.multiproc_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """The process stops: its gauges leave the live sums (its counts stay in the totals)."""
+        if self.multiproc_dir is not None:
+            mark_process_dead(os.getpid(), str(self.multiproc_dir))  # type: ignore[no-untyped-call]
 
     def count_predictions(
         self, cached: Sequence[bytes | None] | None, computed: Mapping[str, int]

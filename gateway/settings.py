@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -18,6 +19,14 @@ class Settings(SharedSettings):
     # gateway's start, as the HTTP port does.
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=8001, ge=0, le=65535)
+    # Several gateway processes on one host share the API and gRPC ports (SO_REUSEPORT): the
+    # kernel spreads new connections among them (`make run GATEWAYS=N`). Off, a port another
+    # process holds stops the start, so a forgotten gateway never takes half the traffic.
+    reuse_port: bool = False
+    # Where the processes sharing a port keep their Prometheus metric files, so that /metrics,
+    # whichever process answers it, sums them all. prometheus_client reads the variable itself
+    # when it is imported; unset, each process counts in memory (one target per replica).
+    prometheus_multiproc_dir: Path | None = None
     # Comma-separated origins allowed by CORS; empty allows none.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:5174"]

@@ -97,6 +97,8 @@ def local_config(
             files = str(stack.worker_targets_dir / "*.json")
             job["file_sd_configs"] = [{"files": [files], "refresh_interval": "15s"}]
         elif name in local_targets:
+            # compose's replicas found by DNS: here, the one port.
+            job.pop("dns_sd_configs", None)
             if name == "celery-exporter":
                 if exporter_port is None:
                     continue

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.settings import SharedSettings
@@ -56,6 +57,8 @@ class RunSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     workers: int = 2
+    # Gateway processes on the one API port (REUSE_PORT; /metrics sums them all).
+    gateways: int = Field(default=1, ge=1)
     model_dir: Path = ROOT / "model"
     # Logs, Redis's directory and Prometheus's data of this run.
     irisq_run_dir: Path = ROOT / ".run"
@@ -211,6 +214,7 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
         if settings.grpc_port
         else "off (GRPC_PORT=0)"
     )
+    gateways = f" ({run.gateways} gateway processes)" if run.gateways > 1 else ""
     exporter = EXPORTER_PYTHON.exists()
     prometheus = shutil.which("prometheus") is not None
     ui = frontend_built()
@@ -231,7 +235,7 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
             log.info("started its own redis-server at %s", redis_url)
         for _ in range(workers):
             stack.start_worker()
-        stack.start_gateway()
+        stack.start_gateways(run.gateways)
         monitoring = "".join(
             f"  {s.name:9} http://127.0.0.1:{s.env['WORKER_METRICS_PORT']}/metrics\n"
             for s in stack.services
@@ -261,7 +265,7 @@ def start(stack: LocalStack, run: RunSettings, settings: Settings, workers: int)
     return (
         f"\nirisq is running ({workers} workers); logs in {stack.workdir / 'logs'}\n"
         f"{ui_line}"
-        f"  API       {stack.base_url}\n"
+        f"  API       {stack.base_url}{gateways}\n"
         f"  API docs  {stack.base_url}/docs\n"
         f"  gRPC      {grpc_line}\n"
         f"  metrics   {stack.base_url}/metrics\n"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from prometheus_client.multiprocess import mark_process_dead
 
 # One source for each service's command: the Dockerfiles' CMDs are checked against these.
 SERVICE_COMMANDS: dict[str, list[str]] = {
@@ -278,12 +280,34 @@ class LocalStack:
                 raise RuntimeError(f"{name} exited:\n{worker.output()[-3000:]}")
         return worker
 
-    def start_gateway(self, **env: str) -> Service:
-        gateway = self._service("gateway", command("gateway"), **env)
-        wait_until(lambda: http_ok(f"{self.base_url}/health") or not gateway.alive(), 30, "gateway")
+    def start_gateway(self, name: str = "gateway", **env: str) -> Service:
+        gateway = self._service(name, command("gateway"), **env)
+        port = int(env.get("API_PORT", self.api_port))
+        # Listening is the last step of its start (after the lifespan), and shows whether this
+        # process took the port, whichever process answers /health.
+        wait_until(lambda: listening(gateway, port) or not gateway.alive(), 30, name)
         if not gateway.alive():
-            raise RuntimeError(f"gateway exited:\n{gateway.output()[-3000:]}")
+            raise RuntimeError(f"{name} exited:\n{gateway.output()[-3000:]}")
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), 30, name)
         return gateway
+
+    @property
+    def gateway_metrics_dir(self) -> Path:
+        """Where gateway processes sharing the API port keep their metric files."""
+        return self.workdir / "gateway-metrics"
+
+    def start_gateways(self, count: int, **env: str) -> list[Service]:
+        """`count` gateway processes on the one API (and gRPC) port, as `make run GATEWAYS=N`
+        runs them: the kernel spreads connections among them (REUSE_PORT), and /metrics sums
+        their metric files, whichever answers it. One process runs as it always does."""
+        if count == 1:
+            return [self.start_gateway(**env)]
+        directory = self.gateway_metrics_dir
+        # Files of an earlier run would be summed into this one's counts.
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        env = {"REUSE_PORT": "true", "PROMETHEUS_MULTIPROC_DIR": str(directory), **env}
+        return [self.start_gateway(f"gateway{i}", **env) for i in range(1, count + 1)]
 
     def stop(self, service: Service, timeout: float = 15.0) -> int | None:
         if service in self.services:
@@ -316,7 +340,31 @@ class LocalStack:
         service.kill_group()
         if service.popen is not None:
             service.popen.wait(5)
+            # A gateway that died without stopping leaves its gauges in the shared metric
+            # files: they leave the live sums now (its counts stay in the totals).
+            if metrics_dir := service.env.get("PROMETHEUS_MULTIPROC_DIR"):
+                mark_process_dead(service.popen.pid, metrics_dir)  # type: ignore[no-untyped-call]
         return service.start()
+
+
+def listening(service: Service, port: int) -> bool:
+    """Whether the service's own process listens on TCP `port` (read from /proc: Linux)."""
+    try:
+        fds = Path(f"/proc/{service.pid}/fd").iterdir()
+        sockets = {os.readlink(fd) for fd in fds if os.readlink(fd).startswith("socket:")}
+    except OSError:
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)  # the header
+            for row in rows:
+                fields = row.split()
+                # local address "ADDR:PORT" (hex), state 0A = LISTEN, then the socket's inode.
+                local, state, inode = fields[1], fields[3], fields[9]
+                ours = state == "0A" and f"socket:[{inode}]" in sockets
+                if ours and int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
 
 
 def http_ok(url: str) -> bool:

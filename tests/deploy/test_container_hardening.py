@@ -32,6 +32,7 @@ WRITES: dict[str, set[str]] = {
     "grafana": {"/var/lib/grafana", "/tmp"},
     # nginx-unprivileged's pid file and its proxy and body buffers.
     "frontend": {"/tmp"},
+    "gateway-lb": {"/tmp"},
 }
 
 

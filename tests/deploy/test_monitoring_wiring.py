@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.stackfiles import (
     GRAFANA_DASHBOARDS_PROVIDER,
     GRAFANA_DATASOURCE,
@@ -46,14 +48,15 @@ def test_every_static_target_is_a_compose_service_port() -> None:
                 _listens(host, int(port), job)
 
 
-def test_every_worker_replica_is_scraped() -> None:
+@pytest.mark.parametrize("name", ["gateway", "worker"])
+def test_every_replica_is_scraped(name: str) -> None:
     """A static `worker:9100` would reach one replica at random; DNS discovery finds each."""
-    job = scrape_configs()["worker"]
+    job = scrape_configs()[name]
     assert "static_configs" not in job
     (discovery,) = job["dns_sd_configs"]
-    assert discovery["names"] == ["worker"]
+    assert discovery["names"] == [name]
     assert discovery.get("type", "SRV") == "A"
-    _listens("worker", int(discovery["port"]), "worker")
+    _listens(name, int(discovery["port"]), name)
 
 
 def test_prometheus_loads_its_rules_from_the_mounted_folder() -> None:

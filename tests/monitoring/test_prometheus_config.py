@@ -37,16 +37,16 @@ def test_compose_config_is_valid() -> None:
     assert "SUCCESS" in promtool("check", "config", PROMETHEUS_CONFIG)
 
 
-def test_compose_config_scrapes_every_part_and_discovers_workers() -> None:
+def test_compose_config_scrapes_every_part_and_discovers_replicas() -> None:
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"gateway", "worker", "celery-exporter", "prometheus"}
-    assert jobs["gateway"]["static_configs"] == [{"targets": ["gateway:8000"]}]
-    # Replicas of `--scale worker=N` are found by name, never listed.
-    assert jobs["worker"]["dns_sd_configs"] == [
-        {"names": ["worker"], "type": "A", "port": 9100, "refresh_interval": "15s"}
-    ]
-    assert "static_configs" not in jobs["worker"]
+    # Replicas of `--scale gateway=N` and `--scale worker=N` are found by name, never listed.
+    for name, port in (("gateway", 8000), ("worker", 9100)):
+        assert jobs[name]["dns_sd_configs"] == [
+            {"names": [name], "type": "A", "port": port, "refresh_interval": "15s"}
+        ]
+        assert "static_configs" not in jobs[name]
     exporter = jobs["celery-exporter"]
     assert exporter["static_configs"] == [{"targets": ["celery-exporter:9808"]}]
     assert (exporter["scrape_interval"], exporter["scrape_timeout"]) == ("10s", "5s")
@@ -62,6 +62,7 @@ def test_local_config_is_valid_and_points_at_this_machine(tmp_path: Path) -> Non
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"gateway", "worker", "celery-exporter", "prometheus"}
     assert jobs["gateway"]["static_configs"] == [{"targets": ["127.0.0.1:18000"]}]
+    assert "dns_sd_configs" not in jobs["gateway"]
     assert jobs["celery-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:19808"]}]
     assert "file_sd_configs" in jobs["worker"]
     # The same alert rules as compose, not a copy.

@@ -14,6 +14,8 @@ COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 NGINX_CONF = ROOT / "frontend" / "nginx.conf"
+# The gateway replicas' load balancer in compose (the gateway-lb service).
+GATEWAY_LB_CONF = ROOT / "deploy" / "compose" / "gateway-lb.conf"
 VITE_CONFIG = ROOT / "frontend" / "vite.config.ts"
 
 # The agreed paths of the monitoring files (written by the monitoring work).
@@ -23,7 +25,8 @@ GRAFANA_DASHBOARDS_PROVIDER = ROOT / "monitoring/grafana/provisioning/dashboards
 GRAFANA_DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "irisq.json"
 
 SERVICES = {
-    "redis", "gateway", "worker", "models", "celery-exporter", "prometheus", "grafana", "frontend"
+    "redis", "gateway", "gateway-lb", "worker", "models", "celery-exporter", "prometheus",
+    "grafana", "frontend",
 }  # fmt: skip
 # Services run on demand (`docker compose run --rm NAME ...`), never by `compose up`: they have
 # no healthcheck, restart policy or resource limits of a long-running service.
