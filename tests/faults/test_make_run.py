@@ -31,7 +31,7 @@ from scripts.run_local import redis_url_note
 from scripts.stack import ROOT, LocalStack, free_port, port_in_use, wait_until, worker_targets_dir
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
-from tests.support.metrics import scrape, value
+from tests.support.metrics import metric, scrape, value
 
 TAG = "IRISQ_MAKE_RUN_TEST"
 # Generous: the machine's 2 cores are shared, and the stack starts up to six processes.
@@ -512,3 +512,33 @@ def test_make_worker_is_scraped_by_prometheus_and_counted_by_the_exporter(
         if extra.poll() is None:
             os.killpg(extra.pid, signal.SIGKILL)
             extra.wait(10)
+
+
+def test_gateways_2_runs_two_gateway_processes_on_one_port_and_restarts_a_killed_one(
+    make_run: MakeRun,
+) -> None:
+    make_run.env["GATEWAYS"] = "2"
+    make_run.start().wait_running()
+    assert "(2 gateway processes)" in make_run.output()
+
+    def gateways() -> set[int]:
+        return {pid for pid, cmd in make_run.processes().items() if "-m gateway" in cmd}
+
+    first = gateways()
+    assert len(first) == 2
+    with httpx.Client(base_url=make_run.base_url, timeout=30) as http:
+        for _ in range(5):
+            assert http.post("/predict", json={"items": [fresh_item()]}).status_code == 200
+        # Counted once the answer is sent: give the last count its moment.
+        time.sleep(0.5)
+        os.kill(min(first), signal.SIGKILL)
+        wait_until(lambda: len(gateways() - first) == 1 and len(gateways()) == 2, 30, "restart")
+        # The port was served throughout by the other; the killed one's counts stay summed.
+        for _ in range(5):
+            assert http.post("/predict", json={"items": [fresh_item()]}).status_code == 200
+        assert metric(http, "http_requests_total", route="/predict", status="200") == 10
+        assert metric(http, "irisq_waiting_requests") == 0
+
+    make_run.signal(signal.SIGTERM)
+    make_run.wait_exit(STOP_SECONDS)
+    assert_nothing_left(make_run)
