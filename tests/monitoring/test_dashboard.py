@@ -27,7 +27,7 @@ REQUIRED_PANELS = {
     "task runtime p95": "Task runtime p95",
     "inference time": "Model inference time",
     "items per task": "Items and jobs per task",
-    "workers up": "Workers up",
+    "workers up": "Gateways and workers up",
     "sync-wait timeouts": "Sync-wait timeouts",
 }
 
