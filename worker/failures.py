@@ -1,9 +1,10 @@
 """A task that fails ends its jobs as failed, with a readable error, and wakes their waiters.
 
-Whatever went wrong: the payload, the model, Redis, the soft time limit (all in the pool
-process, from the task) or the hard time limit, which kills the pool process, so the
-worker's main process ends the jobs (PredictRequest). The outcome message carries the task
-id like a successful one: the gateway frees the task's slot at once.
+Whatever went wrong: the payload, the model, an error Redis answered, the soft time limit (all
+in the pool process, from the task) or the hard time limit, which kills the pool process, so
+the worker's main process ends the jobs (PredictRequest). The outcome message carries the task
+id like a successful one: the gateway frees the task's slot at once. A task that lost Redis
+itself leaves its jobs open for the task to be sent again (`store_lost`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def public_error(exc: BaseException) -> str:
     if isinstance(exc, redis.RedisError):
         return f"prediction failed: the job store answered with an error ({type(exc).__name__})"
     return f"prediction failed: {type(exc).__name__}"
+
+
+def store_lost(exc: BaseException) -> bool:
+    """Whether the task failed for want of Redis, not for anything in its jobs: the connection
+    lost or timed out, or a replica that a failover demoted refusing the write. Its jobs stay
+    open: the gateway sends the task again when its outcome is overdue, and the sweeper ends
+    them at JOB_TIMEOUT_SECONDS should nothing else."""
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError)
 
 
 def fail_jobs(settings: WorkerSettings, task_id: str, job_ids: list[str], error: str) -> None:

@@ -23,7 +23,13 @@ from contract.tasks import (
     unpack_rows,
 )
 from worker import drift, metrics, process_state
-from worker.failures import InvalidTaskPayload, PredictRequest, fail_jobs, public_error
+from worker.failures import (
+    InvalidTaskPayload,
+    PredictRequest,
+    fail_jobs,
+    public_error,
+    store_lost,
+)
 from worker.model import FloatArray, LoadedModel
 from worker.rows import canonical_matrix
 from worker.settings import WorkerSettings
@@ -134,6 +140,11 @@ def predict(self: Task, jobs: TaskPayload) -> dict[str, int]:
     try:
         return _predict(task_id, jobs, settings)
     except Exception as exc:
+        if store_lost(exc):
+            # A network cut or a failover, not the jobs' fault: left open, they run again
+            # when the gateway sends the task again (its outcome overdue).
+            log.warning("task=%s lost the job store (%r); its jobs stay open", task_id, exc)
+            raise
         log.exception("task=%s prediction failed", task_id)
         fail_jobs(settings, task_id, readable_job_ids(jobs), public_error(exc))
         raise
