@@ -5,7 +5,6 @@ gateways, with Docker's DNS answer (one address per replica) written as an upstr
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,13 +14,13 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from scripts.stack import LocalStack, free_port, wait_until
+from scripts.stack import LocalStack, free_port
 from tests.deploy import dockerfile
 from tests.support.event_streams import stream
 from tests.support.items import fresh_body
 from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
-from tests.support.nginx import nginx_binary, wrapped_config
+from tests.support.nginx import running_nginx
 from tests.support.processes import started_stack
 from tests.support.stackfiles import (
     BUILT,
@@ -75,6 +74,21 @@ def two_gateways(
         yield stack, [(stack.api_port, stack.grpc_port), second]
 
 
+def balancer_block(http_port: int, grpc_port: int, http_target: str, grpc_target: str) -> str:
+    """gateway-lb.conf listening on 127.0.0.1's ports, passing to the targets given (an
+    upstream group's name, or host:port) in place of compose's `gateway` service."""
+    block = (
+        GATEWAY_LB_CONF.read_text()
+        .replace(HTTP_TARGET, f"set $gateway http://{http_target};")
+        .replace(GRPC_TARGET, f"set $gateway_grpc grpc://{grpc_target};")
+        .replace("listen 8000;", f"listen 127.0.0.1:{http_port};")
+        .replace("listen 8001 http2;", f"listen 127.0.0.1:{grpc_port} http2;")
+    )
+    assert http_target in block
+    assert grpc_target in block
+    return block
+
+
 @pytest.fixture(scope="module")
 def balancer(
     two_gateways: tuple[LocalStack, list[tuple[int, int]]],
@@ -86,34 +100,12 @@ def balancer(
     http_port, grpc_port = free_port(), free_port()
     http_servers = "".join(f"server 127.0.0.1:{h};" for h, _ in ports)
     grpc_servers = "".join(f"server 127.0.0.1:{g};" for _, g in ports)
-    block = (
-        GATEWAY_LB_CONF.read_text()
-        .replace(HTTP_TARGET, "set $gateway http://gateways;")
-        .replace(GRPC_TARGET, "set $gateway_grpc grpc://gateways_grpc;")
-        .replace("listen 8000;", f"listen 127.0.0.1:{http_port};")
-        .replace("listen 8001 http2;", f"listen 127.0.0.1:{grpc_port} http2;")
-    )
-    assert "gateways;" in block
-    assert "gateways_grpc;" in block
     upstreams = (
         f"upstream gateways {{ {http_servers} }}\nupstream gateways_grpc {{ {grpc_servers} }}\n"
     )
-    conf = wrapped_config(workdir, upstreams + block)
-    log = (workdir / "nginx.log").open("wb")
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(workdir), "-c", str(conf)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{http_port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, 10, "nginx")
-        yield url, f"127.0.0.1:{grpc_port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    block = balancer_block(http_port, grpc_port, "gateways", "gateways_grpc")
+    with running_nginx(workdir, upstreams + block):
+        yield f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}"
 
 
 @pytest.fixture
@@ -189,21 +181,9 @@ def test_with_every_gateway_down_the_balancer_answers_503_and_grpc_unavailable(
 ) -> None:
     """Nothing listens where the gateways would: a problem+json 503 and gRPC's UNAVAILABLE."""
     http_port, grpc_port = free_port(), free_port()
-    block = (
-        GATEWAY_LB_CONF.read_text()
-        .replace(HTTP_TARGET, f"set $gateway http://127.0.0.1:{free_port()};")
-        .replace(GRPC_TARGET, f"set $gateway_grpc grpc://127.0.0.1:{free_port()};")
-        .replace("listen 8000;", f"listen 127.0.0.1:{http_port};")
-        .replace("listen 8001 http2;", f"listen 127.0.0.1:{grpc_port} http2;")
-    )
-    conf = wrapped_config(tmp_path, block)
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(tmp_path), "-c", str(conf)], start_new_session=True
-    )
-    url = f"http://127.0.0.1:{http_port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, 10, "nginx")
-        response = httpx.post(f"{url}/predict", json=fresh_body(1), timeout=10)
+    nowhere = (f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
+    with running_nginx(tmp_path, balancer_block(http_port, grpc_port, *nowhere)):
+        response = httpx.post(f"http://127.0.0.1:{http_port}/predict", json=fresh_body(1))
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["retry-after"] == "5"
@@ -215,6 +195,3 @@ def test_with_every_gateway_down_the_balancer_answers_503_and_grpc_unavailable(
             assert refused.value.status() == "StatusCode.UNAVAILABLE"
         finally:
             client.close()
-    finally:
-        process.terminate()
-        process.wait(10)

@@ -29,7 +29,7 @@ from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
 from tests.support.netns import Host, NamespacesRefused, Network
 from tests.support.problems import internals_in
-from tests.support.processes import discard_stack
+from tests.support.processes import discard_stack, wait_ready
 
 API_PORT = 8000
 # Any port: Redis's host is a namespace of its own, where nothing else listens.
@@ -382,17 +382,7 @@ def test_a_gateway_cut_off_from_redis_answers_503_then_recovers_by_itself(site: 
 
         site.network.restore(site.redis_host)
         restored_at = time.monotonic()
-        last: list[str] = []
-
-        def ready_again() -> bool:
-            answer = http.get("/ready")
-            last[:] = [answer.text]
-            return answer.status_code == 200
-
-        try:
-            wait_until(ready_again, 45, "ready after the link returned")
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}; last /ready: {last}") from None
+        wait_ready(http, 45, "ready after the link returned")
         ready_after = time.monotonic() - restored_at
         wait_until(
             lambda: load.statuses(since=restored_at)[200] >= 30,

@@ -10,6 +10,7 @@ from scripts.stack import LocalStack, wait_until
 from tests.faults.load import SYNC_WAIT_SECONDS, Load
 from tests.support.items import fresh_item
 from tests.support.jobs import wait_for_job
+from tests.support.processes import wait_ready
 
 REDIS_TIMEOUT_SECONDS = 2  # the gateway's default bound on one Redis call
 # Every answer must come before this: a sync wait, plus a Redis call that times out on each
@@ -42,17 +43,7 @@ def test_redis_restarted_under_load_answers_503_then_recovers_by_itself(
 
         stack.start_redis(append_only=True)
         up = time.monotonic()
-        last: list[str] = []
-
-        def ready_again() -> bool:
-            answer = http.get("/ready")
-            last[:] = [answer.text]
-            return answer.status_code == 200
-
-        try:
-            wait_until(ready_again, 45, "ready after the restart")
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}; last /ready: {last}") from None
+        wait_ready(http, 45, "ready after the restart")
         recovered = time.monotonic()
         wait_until(lambda: load.statuses(since=recovered)[200] >= 30, 30, "answers after it")
         print(f"\nRedis down {up - down:.1f}s; ready again {recovered - up:.1f}s after restart")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,18 +65,30 @@ def nginx_in_front_of(upstream: str, workdir: Path, conf: Path = NGINX_CONF) -> 
         .replace("listen 5174;", f"listen 127.0.0.1:{port};")
         .replace("root /usr/share/nginx/html;", f"root {html};")
     )
-    wrapped = wrapped_config(workdir, block)
+    with running_nginx(workdir, block):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_nginx(workdir: Path, block: str, healthz_port: int | None = None) -> Iterator[None]:
+    """A real nginx with `block` inside its `http` level, until the context ends; ready once
+    its /healthz answers on `healthz_port` (by default the block's first `listen` port)."""
+    if healthz_port is None:
+        found = re.search(r"listen\s+(?:[\d.]+:)?(\d+)", block)
+        assert found, "no listen port in the block"
+        healthz_port = int(found.group(1))
+    conf = wrapped_config(workdir, block)
     log = (workdir / "nginx.log").open("wb")
     process = subprocess.Popen(
-        [nginx_binary(), "-p", str(workdir), "-c", str(wrapped)],
+        [nginx_binary(), "-p", str(workdir), "-c", str(conf)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{healthz_port}/healthz"
     try:
-        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, 10, "nginx")
-        yield url
+        wait_until(lambda: httpx.get(url, timeout=1).status_code == 200, 10, "nginx")
+        yield
     finally:
         process.terminate()
         try:

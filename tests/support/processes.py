@@ -7,9 +7,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 
-from scripts.stack import LocalStack, free_port
+from scripts.stack import LocalStack, free_port, wait_until
 from tests.support.tools import system_tool
 
 GONE = (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError)
@@ -77,3 +78,18 @@ def started_stack(workdir: Path, model_dir: Path, **gateway_env: str) -> Iterato
         yield local
     finally:
         discard_stack(local)
+
+
+def wait_ready(http: httpx.Client, timeout: float, what: str) -> None:
+    """Until the gateway's /ready answers 200; failing, the last answer says which check."""
+    last: list[str] = []
+
+    def ready() -> bool:
+        answer = http.get("/ready")
+        last[:] = [answer.text]
+        return answer.status_code == 200
+
+    try:
+        wait_until(ready, timeout, what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; last /ready: {last}") from None
