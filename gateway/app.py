@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(services.model.run(), name="model-refresh"),
             asyncio.create_task(services.sweeper.run(), name="job-sweeper"),
             asyncio.create_task(services.capacity.run(), name="store-capacity"),
+            asyncio.create_task(metrics.run_refresh(), name="metrics-refresh"),
         ]
         # Subscribed before the first request, so no job can finish unseen.
         with contextlib.suppress(TimeoutError):

@@ -150,7 +150,7 @@ class DoneListener:
         self.metrics = metrics
         self.open_jobs: dict[str, OpenJob] = {}
         # Read at each scrape: no cost on the request path.
-        self.metrics.open_jobs.set_function(lambda: len(self.open_jobs))
+        self.metrics.read_from(self.metrics.open_jobs, lambda: len(self.open_jobs))
         self.max_open_seconds = job_timeout_seconds + OPEN_JOB_GRACE_SECONDS
         self.next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         self.draining = False

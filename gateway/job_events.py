@@ -98,7 +98,7 @@ class EventStreams:
         self.keepalive_seconds = settings.event_keepalive_seconds
         self.open = 0
         # Read at each scrape: no cost on the stream's path.
-        metrics.event_streams.set_function(lambda: self.open)
+        metrics.read_from(metrics.event_streams, lambda: self.open)
 
     async def stream(self, job_id: str, last_event_id: str | None) -> JobEventStream | None:
         """The job's stream with its current state; None for an unknown job."""

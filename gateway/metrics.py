@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract.answers import predictions
 
+# How often, with several processes sharing the metric files, each writes the values of its
+# gauges read from a function (`Metrics.read_from`).
+REFRESH_SECONDS = 1.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -151,11 +155,34 @@ class Metrics:
         self._from_model = self.predictions.labels("model")
         self._by_class: dict[str, Any] = {}
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # Gauges read from a function (multiprocess mode only: see `read_from`).
+        self._read: list[tuple[Gauge, Callable[[], float]]] = []
+
+    def read_from(self, gauge: Gauge, read: Callable[[], float]) -> None:
+        """`gauge` takes the value of `read()`: at each scrape, at no cost in between. Other
+        processes' scrapes read only files, so with `multiproc_dir` the value is written to
+        this process's file every REFRESH_SECONDS instead (`refresh`)."""
+        if self.multiproc_dir is None:
+            gauge.set_function(read)
+        else:
+            self._read.append((gauge, read))
+
+    def refresh(self) -> None:
+        """Write the values of the gauges read from a function (multiprocess mode)."""
+        for gauge, read in self._read:
+            gauge.set(read())
+
+    async def run_refresh(self) -> None:
+        """`refresh` every REFRESH_SECONDS while there is anything to write."""
+        while self._read:
+            self.refresh()
+            await asyncio.sleep(REFRESH_SECONDS)
 
     def exposition(self) -> bytes:
         """/metrics' body: this process's metrics, or with `multiproc_dir` every process's."""
         if self.multiproc_dir is None:
             return generate_latest(self.registry)
+        self.refresh()
         registry = CollectorRegistry()
         MultiProcessCollector(registry, str(self.multiproc_dir))  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from scripts.stack import LocalStack, Service, free_port, listening, wait_until
-from tests.support.event_streams import stream
+from tests.support.event_streams import open_jobs, stream
 from tests.support.items import fresh_body, fresh_item
 from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
@@ -175,6 +175,18 @@ def test_gateways_sharing_one_port_split_its_connections_and_sum_their_metrics(
                 )
                 assert answered == total
                 assert metric(http, "irisq_waiting_requests") == 0
+
+        # A gauge read from a function (open event streams) is summed too: a queued job's
+        # stream, open on whichever process took its connection, shows in every scrape.
+        (job_id,) = open_jobs(redis.Redis.from_url(str(stack.redis_url)), 1)
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http, stream(http, job_id):
+
+            def streams() -> float:
+                with httpx.Client(base_url=stack.base_url, timeout=30) as other:
+                    return metric(other, "irisq_event_streams")
+
+            wait_until(lambda: streams() == 1, 10, "the open stream counted")
+        wait_until(lambda: streams() == 0, 10, "the closed stream uncounted")
 
         # One process stops: the other holds the port; the stopped one's counts stay.
         stack.stop(gateways[0])
