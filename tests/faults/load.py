@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Self
 
 import httpx
 
@@ -25,8 +26,33 @@ class Answer:
     at: float
 
 
+class LoadThreads:
+    """`threads` threads, each running `_run(n)` until the context ends; a thread that does not
+    stop within 30 s fails the test."""
+
+    threads: int
+    _stop: threading.Event
+    _running: list[threading.Thread]
+
+    def _run(self, n: int) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        for n in range(self.threads):
+            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
+            thread.start()
+            self._running.append(thread)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._running:
+            thread.join(timeout=30)
+        assert not any(t.is_alive() for t in self._running), "a load thread hung"
+
+
 @dataclass
-class Load:
+class Load(LoadThreads):
     """`threads` clients sending cached, fresh sync, async and job-read requests in turn."""
 
     base_url: str
@@ -34,21 +60,8 @@ class Load:
     answers: list[Answer] = field(default_factory=list)
     accepted_jobs: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _workers: list[threading.Thread] = field(default_factory=list)
+    _running: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __enter__(self) -> Load:
-        for n in range(self.threads):
-            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
-            thread.start()
-            self._workers.append(thread)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._workers:
-            thread.join(timeout=30)
-        assert not any(t.is_alive() for t in self._workers), "a load thread hung"
 
     def _request(self, http: httpx.Client, kind: str) -> httpx.Response:
         if kind == "cached":

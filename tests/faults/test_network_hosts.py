@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from scripts.stack import RECORD_ENCODING, LocalStack, Service, command, wait_until
+from tests.faults.load import LoadThreads
 from tests.support.items import SETOSA, fresh_item
 from tests.support.jobs import wait_for_job
 from tests.support.metrics import metric
@@ -189,7 +190,7 @@ class Submitted:
 
 
 @dataclass
-class Load:
+class Load(LoadThreads):
     """Client threads on the client host sending `kinds` in turn; every answer is kept.
 
     async: 3 fresh items with `Prefer: respond-async` (a 202 and a job id); job: a read of the
@@ -206,19 +207,6 @@ class Load:
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _running: list[threading.Thread] = field(default_factory=list)
-
-    def __enter__(self) -> Load:
-        for n in range(self.threads):
-            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
-            thread.start()
-            self._running.append(thread)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._running:
-            thread.join(timeout=30)
-        assert not any(t.is_alive() for t in self._running), "a load thread hung"
 
     def _send(self, http: httpx.Client, kind: str) -> tuple[httpx.Response, list[Any]]:
         if kind == "job":
